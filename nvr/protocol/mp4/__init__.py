@@ -1,0 +1,1 @@
+"""ISO BMFF (MP4) boxes: writing and reading, sans-IO."""

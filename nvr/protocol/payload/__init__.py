@@ -1,0 +1,1 @@
+"""RTP payload formats: depacketizers and packetizers, sans-IO."""
