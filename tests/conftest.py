@@ -1,0 +1,78 @@
+"""Shared fixtures. The database backend is chosen by NVR_TEST_DATABASE (sqlite, the default,
+or postgresql); scripts/test runs the suite once for each."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session, sessionmaker
+
+from nvr.db.engine import make_engine, make_sessionmaker
+from nvr.db.migrate import upgrade
+
+BACKEND = os.environ.get("NVR_TEST_DATABASE", "sqlite")
+PG_ADMIN_URL = os.environ.get(
+    "NVR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+_counter = itertools.count()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"nvr test database backend: {BACKEND}"
+
+
+def _pg_admin() -> Engine:
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty (unmigrated) database of the backend under test."""
+    if BACKEND == "sqlite":
+        yield f"sqlite:///{tmp_path / 'nvr.db'}"
+        return
+    if BACKEND != "postgresql":
+        raise pytest.UsageError(f"NVR_TEST_DATABASE={BACKEND!r}: use sqlite or postgresql")
+    name = f"nvr_test_{os.getpid()}_{next(_counter)}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base = PG_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database migrated to the newest schema."""
+    eng = make_engine(database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return make_sessionmaker(engine)
+
+
+def require_binary(name: str) -> str:
+    """Path of an external tool the test needs; scripts/test installs them, so a missing one
+    is a setup error, not a reason to skip silently (set NVR_TEST_ALLOW_MISSING=1 to skip)."""
+    path = shutil.which(name)
+    if path:
+        return path
+    if os.environ.get("NVR_TEST_ALLOW_MISSING"):
+        pytest.skip(f"{name} not installed")
+    pytest.fail(f"{name} is not installed: run scripts/test, which installs it")
