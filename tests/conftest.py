@@ -76,3 +76,13 @@ def require_binary(name: str) -> str:
     if os.environ.get("NVR_TEST_ALLOW_MISSING"):
         pytest.skip(f"{name} not installed")
     pytest.fail(f"{name} is not installed: run scripts/test, which installs it")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With NVR_TEST_DB_ONLY=1 (the PostgreSQL pass of scripts/test) keep only the tests that
+    use a database, so pure protocol tests do not run twice."""
+    if not os.environ.get("NVR_TEST_DB_ONLY"):
+        return
+    keep = [i for i in items if "database_url" in getattr(i, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep

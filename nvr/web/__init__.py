@@ -1,0 +1,1 @@
+"""HTTP front door: FastAPI app assembly, health and JSON API."""
