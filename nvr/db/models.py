@@ -124,7 +124,8 @@ class Segment(Base):
     __table_args__ = (
         Index("ix_segments_track_start", "track_id", "start_us"),
         Index("ix_segments_track_end", "track_id", "end_us"),
-        Index("ix_segments_run", "run_id"),
+        Index("ix_segments_run_start", "run_id", "start_us"),
+        Index("ix_segments_dir_start", "storage_dir_id", "start_us"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
