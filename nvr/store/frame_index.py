@@ -85,13 +85,26 @@ def encode(frames: list[tuple[int, int, bool]]) -> bytes:
     return enc.blob
 
 
+@dataclass(slots=True)
+class DecodeState:
+    """Where a decoder stopped in a growing blob, so it can resume without starting over."""
+
+    pos: int = 0
+    offset: int = 0
+    pts: int = 0
+    duration: int = 0
+    frames: int = 0
+
+
 def decode(blob: bytes) -> Iterator[FrameInfo]:
     """Yield every frame with its offset and relative start time."""
-    pos = 0
+    return decode_more(blob, DecodeState())
+
+
+def decode_more(blob: bytes, state: DecodeState) -> Iterator[FrameInfo]:
+    """Yield the frames of ``blob`` past ``state`` (a blob that has grown since), advancing it."""
+    pos = state.pos
     end = len(blob)
-    offset = 0
-    pts = 0
-    duration = 0
     while pos < end:
         values = []
         for _ in range(2):
@@ -109,13 +122,17 @@ def decode(blob: bytes) -> Iterator[FrameInfo]:
                 if shift > 63:
                     raise FrameIndexError(f"varint too long at byte {pos}")
             values.append(value)
-        duration += _unzigzag(values[0])
+        duration = state.duration + _unzigzag(values[0])
         if duration < 0:
             raise FrameIndexError(f"negative frame duration at byte {pos}")
         size = values[1] >> 1
-        yield FrameInfo(offset, size, duration, bool(values[1] & 1), pts)
-        offset += size
-        pts += duration
+        info = FrameInfo(state.offset, size, duration, bool(values[1] & 1), state.pts)
+        state.pos = pos
+        state.duration = duration
+        state.offset += size
+        state.pts += duration
+        state.frames += 1
+        yield info
 
 
 def decode_all(blob: bytes) -> list[FrameInfo]:
