@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import uvicorn
@@ -107,10 +110,20 @@ class Daemon:
         return status
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT when ``serve()`` returns, which would kill the process
+    before the store's final checkpoint; we handle the signals on the loop instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def _serve(config: Config, engine: Engine) -> int:
     daemon = Daemon(config, engine)
     app = build_app(daemon)
-    server = uvicorn.Server(
+    loop = asyncio.get_running_loop()
+    server = _Server(
         uvicorn.Config(
             app,
             host=config["http.host"],
@@ -120,6 +133,8 @@ async def _serve(config: Config, engine: Engine) -> int:
             lifespan="off",
         )
     )
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, _request_exit, server)
     server_task = asyncio.create_task(server.serve())
     while not server.started and not server_task.done():
         await asyncio.sleep(0.02)
@@ -133,6 +148,12 @@ async def _serve(config: Config, engine: Engine) -> int:
     finally:
         await daemon.stop()
     return 0
+
+
+def _request_exit(server: uvicorn.Server) -> None:
+    if server.should_exit:
+        server.force_exit = True
+    server.should_exit = True
 
 
 def run(config: Config) -> int:

@@ -114,7 +114,7 @@ def cmd_fsck(config: Config, full_hash: bool) -> int:
         report = fsck_check(store, hash=full_hash)
     finally:
         store.close()
-    print(report.format())
+    print(report)
     return EXIT_PROBLEMS if report.problems else 0
 
 
