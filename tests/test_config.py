@@ -64,7 +64,7 @@ def test_sizes_accept_units(tmp_path: Path) -> None:
 def test_unknown_key_and_bad_toml(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
     f.write_text("[http]\nprot = 1\n")
-    with pytest.raises(ConfigError, match="unknown setting 'http.prot'"):
+    with pytest.raises(ConfigError, match=r"unknown setting 'http\.prot'"):
         load(config_file=f, env={})
     f.write_text("[http\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
