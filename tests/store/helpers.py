@@ -9,8 +9,6 @@ so read-back tests can compare bytes.
 
 from __future__ import annotations
 
-import atexit
-import os
 import random
 import struct
 from collections.abc import Iterable, Iterator
@@ -18,13 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, event
 from sqlalchemy.exc import OperationalError
 
-from nvr.db.engine import make_engine
-from nvr.db.migrate import upgrade
-from nvr.db.models import Base
 from nvr.store import Store
 from nvr.store.settings import StorageDirSettings, StoreSettings
 from nvr.store.types import SampleEntrySpec, TrackRef
@@ -248,49 +242,4 @@ def sync_writer(
 
 # ---- a faster database fixture ------------------------------------------------------------------
 
-_BACKEND = os.environ.get("NVR_TEST_DATABASE", "sqlite")
-_shared_pg_url: str | None = None
-
-
-def _shared_postgres() -> str:
-    """One migrated PostgreSQL database for the whole test process (dropped at exit)."""
-    global _shared_pg_url
-    if _shared_pg_url is None:
-        from tests.conftest import PG_ADMIN_URL
-
-        name = f"nvr_store_test_{os.getpid()}"
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-        def drop() -> None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
-
-        atexit.register(drop)
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        eng = make_engine(url)
-        upgrade(eng)
-        eng.dispose()
-        _shared_pg_url = url
-    return _shared_pg_url
-
-
-@pytest.fixture(name="engine")
-def store_engine(request: pytest.FixtureRequest) -> Iterator[Engine]:
-    """Overrides conftest's ``engine`` in the store tests (import it into the test module).
-    SQLite: the same fresh migrated database per test. PostgreSQL: creating a database costs
-    about a second, so one migrated database serves the session and is emptied before each
-    test: as good as fresh for tests that neither change the schema nor expect ids from 1."""
-    if _BACKEND == "postgresql":
-        eng = make_engine(_shared_postgres())
-        with eng.begin() as conn:  # DELETE: far cheaper than TRUNCATE on tiny tables
-            for table in reversed(Base.metadata.sorted_tables):
-                conn.execute(table.delete())
-    else:
-        eng = make_engine(request.getfixturevalue("database_url"))
-        upgrade(eng)
-    yield eng
-    eng.dispose()
+from tests.conftest import engine as store_engine  # noqa: E402,F401  (store tests' ``engine``)
