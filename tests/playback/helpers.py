@@ -1,0 +1,148 @@
+"""Test scaffolding for the RTSP server: an event-loop thread and a blocking RTSP client.
+
+The server runs in its own thread so that real peers (ffmpeg, GStreamer subprocesses) and
+plain blocking sockets in the test body can talk to it. The client is built on the sans-IO
+parser, so any byte the server emits that is not valid RTSP/interleaved framing (say, a
+response written inside an RTP frame) makes the test fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import socket
+import threading
+import time
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+from nvr.protocol.rtsp import Headers, InterleavedFrame, Request, Response, RtspParser
+
+T = TypeVar("T")
+
+
+class LoopThread:
+    """An asyncio loop in a daemon thread; ``call`` runs a coroutine there and waits."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+
+class RtspTestClient:
+    """A blocking RTSP client over one TCP connection (tests only)."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", rcvbuf: int | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.connect((host, port))
+        self.base = f"rtsp://{host}:{port}"
+        self.parser = RtspParser()
+        self.cseq = 0
+        self.frames: list[tuple[float, InterleavedFrame]] = []
+        self.responses: dict[int, Response] = {}
+        self.session: str | None = None
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        session: bool = True,
+    ) -> int:
+        self.cseq += 1
+        fields = Headers([("CSeq", str(self.cseq)), *headers])
+        if session and self.session is not None and "Session" not in fields:
+            fields.add("Session", self.session)
+        self.sock.sendall(Request(method, url, fields, body).serialize())
+        return self.cseq
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes = b"",
+        session: bool = True,
+        timeout: float = 10,
+    ) -> Response:
+        cseq = self.send(method, url, headers, body, session)
+        response = self.wait_response(cseq, timeout)
+        value = response.headers.get("Session")
+        if method == "TEARDOWN" and response.status == 200:
+            self.session = None
+        elif value is not None and response.status == 200:
+            self.session = value.split(";")[0].strip()
+        return response
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def pump(self, timeout: float) -> bool:
+        """Read what arrives within ``timeout``; False on EOF."""
+        ready, _, _ = select.select([self.sock], [], [], max(timeout, 0))
+        if not ready:
+            return True
+        data = self.sock.recv(262144)
+        if not data:
+            return False
+        now = time.monotonic()
+        self.parser.feed(data)
+        for event in self.parser:
+            if isinstance(event, InterleavedFrame):
+                self.frames.append((now, event))
+            elif isinstance(event, Response):
+                cseq = event.cseq
+                self.responses[cseq if cseq is not None else -1] = event
+        return True
+
+    def wait_response(self, cseq: int, timeout: float = 10) -> Response:
+        deadline = time.monotonic() + timeout
+        while cseq not in self.responses:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no response to CSeq {cseq}")
+            if not self.pump(left):
+                if cseq in self.responses or -1 in self.responses:
+                    break
+                raise ConnectionError("server closed the connection")
+        return self.responses.pop(cseq) if cseq in self.responses else self.responses.pop(-1)
+
+    def read_for(self, seconds: float) -> bool:
+        """Collect frames for ``seconds``; False if the server closed the connection."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.pump(left):
+                return False
+        return True
+
+    def setup_all(self, path: str, controls: Iterable[str]) -> None:
+        """SETUP every control interleaved (channels 0-1, 2-3, …)."""
+        for i, control in enumerate(controls):
+            transport = f"RTP/AVP/TCP;unicast;interleaved={2 * i}-{2 * i + 1}"
+            response = self.request(
+                "SETUP", self.url(f"{path}/{control}"), [("Transport", transport)]
+            )
+            assert response.status == 200, response
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RtspTestClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
