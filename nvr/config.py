@@ -130,11 +130,97 @@ FIELDS: tuple[Field, ...] = (
         high=3600,
     ),
     Field(
+        "export.key_file",
+        "path",
+        "",
+        "RSA key (PEM, >= 2048 bits) that signs exports; empty = data_dir/export/signing.key "
+        "(RSA-3072, created on first start with a self-signed certificate, mode 0600).",
+    ),
+    Field(
+        "export.certificate_file",
+        "path",
+        "",
+        "Certificate of export.key_file (PEM: the signing certificate, then its "
+        "intermediates); empty = data_dir/export/signing.crt. Set both or neither.",
+    ),
+    Field(
         "security.key_file",
         "path",
         "",
         "Key that encrypts stored passwords; empty = "
         "data_dir/secret.key (created on first start, mode 0600).",
+    ),
+    Field(
+        "security.digest_algorithms",
+        "choice",
+        "sha-256,md5",
+        "HTTP Digest challenges the SOAP services offer, in preference order.",
+        choices=("sha-256,md5", "md5,sha-256", "sha-256", "md5"),
+    ),
+    Field(
+        "security.wsse_window_seconds",
+        "float",
+        300.0,
+        "WS-UsernameToken: how far Created may be from our clock (nonces are remembered as long).",
+        low=1,
+        high=86400,
+    ),
+    Field(
+        "security.wsse_password_text",
+        "choice",
+        "tls",
+        "WS-UsernameToken with a clear-text password: accept never, over HTTPS only, or always.",
+        choices=("never", "tls", "always"),
+    ),
+    Field(
+        "security.login_failures",
+        "int",
+        5,
+        "Failed logins a client address may make within security.login_window_seconds "
+        "before it is locked out.",
+        low=1,
+        high=10000,
+    ),
+    Field(
+        "security.login_window_seconds",
+        "float",
+        60.0,
+        "Window in which failed logins are counted.",
+        low=1,
+        high=86400,
+    ),
+    Field(
+        "security.lockout_max_seconds",
+        "float",
+        300.0,
+        "Longest lockout; it starts at 2 s and doubles with every further failure.",
+        low=1,
+        high=86400,
+    ),
+    Field(
+        "device.name",
+        "str",
+        "",
+        "Device name in the ONVIF name scope; empty = the host name.",
+    ),
+    Field("device.manufacturer", "str", "nvr", "ONVIF GetDeviceInformation Manufacturer."),
+    Field(
+        "device.model",
+        "str",
+        "nvr",
+        "ONVIF GetDeviceInformation Model; also the ONVIF hardware scope.",
+    ),
+    Field(
+        "device.serial_number",
+        "str",
+        "",
+        "ONVIF GetDeviceInformation SerialNumber; empty = the device's endpoint UUID.",
+    ),
+    Field(
+        "device.hardware_id",
+        "str",
+        "",
+        "ONVIF GetDeviceInformation HardwareId; empty = the model.",
     ),
 )
 FIELDS_BY_KEY = {f.key: f for f in FIELDS}

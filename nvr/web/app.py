@@ -1,4 +1,4 @@
-"""The FastAPI application: ``/healthz`` now; the ONVIF services mount here as they land."""
+"""The FastAPI application: ``/healthz`` and the ONVIF SOAP services under ``/onvif/``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from nvr import __version__
+from nvr.onvif import mount_onvif
 
 if TYPE_CHECKING:
     from nvr.app import Daemon
@@ -22,4 +23,5 @@ def build_app(daemon: Daemon) -> FastAPI:
         status: dict[str, Any] = await daemon.health()
         return JSONResponse(status, status_code=200 if status["status"] == "ready" else 503)
 
+    mount_onvif(app, daemon)
     return app

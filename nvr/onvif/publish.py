@@ -1,0 +1,59 @@
+"""The WSDLs we publish (spyne's ``?wsdl``), also kept in the repository under ``wsdl/``.
+
+``python -m nvr.onvif.publish`` regenerates ``wsdl/*.wsdl``; a test fails when a file differs
+from what the code generates, so interface changes show up in review. The files carry a
+fixed example address; a running daemon answers ``?wsdl`` with its real one.
+``python -m nvr.onvif.publish --operations FILE.wsdl`` prints the operation list of an
+official WSDL in the form the service modules keep it (see device_policy.py).
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+
+from nvr.onvif.device import DEVICE_PATH, device_service
+from nvr.onvif.operations import wsdl_operations
+from nvr.onvif.soap import SoapService
+
+EXAMPLE_BASE_URL: Final = "http://localhost:8080"
+WSDL_DIR: Final = Path(__file__).resolve().parents[2] / "wsdl"
+REGENERATE: Final = ".venv/bin/python -m nvr.onvif.publish"
+
+# file name → (service definition, endpoint path); later services add themselves here.
+PUBLISHED: Final[dict[str, tuple[Callable[[], SoapService], str]]] = {
+    "device.wsdl": (device_service, DEVICE_PATH),
+}
+
+
+def generate() -> dict[str, bytes]:
+    return {
+        name: service().wsdl(EXAMPLE_BASE_URL + path) for name, (service, path) in PUBLISHED.items()
+    }
+
+
+def print_operations(wsdl: str) -> None:
+    print('_OFFICIAL: Final = """')
+    print(textwrap.fill(" ".join(wsdl_operations(wsdl)), 99))
+    print('"""')
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--operations"] and len(argv) == 2:
+        print_operations(argv[1])
+        return 0
+    if argv:
+        print(f"usage: {REGENERATE} [--operations FILE.wsdl]", file=sys.stderr)
+        return 2
+    WSDL_DIR.mkdir(exist_ok=True)
+    for name, content in generate().items():
+        (WSDL_DIR / name).write_bytes(content)
+        print(f"wrote {WSDL_DIR / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
