@@ -234,20 +234,27 @@ def build_rtp(
             return b"".join((head, data, payload))
         except struct.error as exc:
             raise RtpError(f"RTP header field out of range: {exc}") from exc
-    b0, b1 = _header_fields(payload_type, marker, csrcs, extension, padding)
-    try:
-        parts = [_HDR.pack(b0, b1, sequence, timestamp, ssrc)]
-        if csrcs:
-            parts.append(_CSRC[len(csrcs)].pack(*csrcs))
-        if extension is not None:
-            parts.append(_EXT_HDR.pack(extension.profile, len(extension.data) >> 2))
-            parts.append(extension.data)
-    except struct.error as exc:
-        raise RtpError(f"RTP header field out of range: {exc}") from exc
-    parts.append(payload)
-    if padding:
-        parts.append(bytes(padding - 1) + bytes((padding,)))
-    return b"".join(parts)
+    size = rtp_packet_size(
+        len(payload),
+        csrc_count=len(csrcs),
+        extension_len=None if extension is None else len(extension.data),
+        padding=padding,
+    )
+    buf = bytearray(max(size, 0))  # pack_rtp_into refuses a negative padding
+    pack_rtp_into(
+        buf,
+        0,
+        payload_type,
+        sequence,
+        timestamp,
+        ssrc,
+        payload,
+        marker=marker,
+        csrcs=csrcs,
+        extension=extension,
+        padding=padding,
+    )
+    return bytes(buf)
 
 
 def pack_rtp_into(
@@ -273,9 +280,12 @@ def pack_rtp_into(
     n = len(payload)
     cc = len(csrcs)
     ext_data = b"" if extension is None else extension.data
-    end = offset + 12 + 4 * cc + n + padding
-    if extension is not None:
-        end += 4 + len(ext_data)
+    end = offset + rtp_packet_size(
+        n,
+        csrc_count=cc,
+        extension_len=None if extension is None else len(ext_data),
+        padding=padding,
+    )
     if offset < 0 or end > len(buf):
         raise RtpError(f"buffer of {len(buf)} bytes too small for a packet ending at {end}")
     try:

@@ -238,13 +238,18 @@ def _encode(text: str, what: str) -> bytes:
         raise RtspError(f"{what}: cannot encode {_show(text)}") from None
 
 
-def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
-    """Start line, headers (adding Content-Length when a body needs it), blank line, body."""
+def _serialize(start_line: str, headers: Headers, body: bytes, version: str) -> bytes:
+    """Start line, headers (adding Content-Length when a body needs it), blank line, body.
+
+    An ``HTTP/x.y`` message's Content-Length is nominal (tunnel POST) or announces data that is
+    not RTSP framing, as :class:`RtspParser` reads it, so only RTSP messages must match it.
+    """
     lines = [start_line]
     lines.extend(f"{name}: {value}" for name, value in headers)
     declared = headers.get_all("Content-Length")
     if declared:
-        if any(_declared_length(value) != len(body) for value in declared):
+        mismatch = any(_declared_length(value) != len(body) for value in declared)
+        if mismatch and not version.startswith("HTTP/"):
             raise RtspError(f"Content-Length {declared} does not match a {len(body)}-byte body")
     elif body:
         lines.append(f"Content-Length: {len(body)}")
@@ -278,15 +283,14 @@ def _check_uri(uri: str) -> None:
         raise RtspParseError(f"bad request URI {_show(uri)}")
 
 
-@dataclass(slots=True)
-class Request:
-    """An RTSP request (or, with an HTTP version, a tunnel/WebSocket opening request)."""
+class _Message:
+    """What requests and responses share: a :class:`Headers` (a plain mapping given to the
+    constructor is converted), the CSeq, and serialisation around the start line."""
 
-    method: str
-    uri: str
-    headers: Headers = field(default_factory=Headers)
-    body: bytes = b""
-    version: str = RTSP_VERSION
+    __slots__ = ()
+    headers: Headers
+    body: bytes
+    version: str
 
     def __post_init__(self) -> None:
         if not isinstance(self.headers, Headers):
@@ -299,21 +303,40 @@ class Request:
         return None if value is None else parse_cseq(value)
 
     def serialize(self) -> bytes:
-        """The request as wire bytes (CRLF line ends)."""
-        if not is_token(self.method):
-            raise RtspError(f"bad method {_show(self.method)}")
+        """The message as wire bytes (CRLF line ends); RtspError if it cannot be sent."""
         try:
-            _check_uri(self.uri)
+            start = self._start_line()
             _check_version(self.version)
         except RtspParseError as exc:
             raise RtspError(str(exc)) from None
-        return _serialize(f"{self.method} {self.uri} {self.version}", self.headers, self.body)
+        return _serialize(start, self.headers, self.body, self.version)
 
     __bytes__ = serialize
 
+    def _start_line(self) -> str:
+        """The checked request or status line."""
+        raise NotImplementedError
+
 
 @dataclass(slots=True)
-class Response:
+class Request(_Message):
+    """An RTSP request (or, with an HTTP version, a tunnel/WebSocket opening request)."""
+
+    method: str
+    uri: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes = b""
+    version: str = RTSP_VERSION
+
+    def _start_line(self) -> str:
+        if not is_token(self.method):
+            raise RtspError(f"bad method {_show(self.method)}")
+        _check_uri(self.uri)
+        return f"{self.method} {self.uri} {self.version}"
+
+
+@dataclass(slots=True)
+class Response(_Message):
     """An RTSP response; an empty ``reason`` is filled in from the status code."""
 
     status: int
@@ -323,31 +346,16 @@ class Response:
     version: str = RTSP_VERSION
 
     def __post_init__(self) -> None:
-        if not isinstance(self.headers, Headers):
-            self.headers = Headers(self.headers)
+        _Message.__post_init__(self)
         if not self.reason:
             self.reason = STATUS_REASONS.get(self.status, "")
 
-    @property
-    def cseq(self) -> int | None:
-        """The CSeq header as an integer (None when absent); HeaderError if malformed."""
-        value = self.headers.get("CSeq")
-        return None if value is None else parse_cseq(value)
-
-    def serialize(self) -> bytes:
-        """The response as wire bytes (CRLF line ends)."""
+    def _start_line(self) -> str:
         if not 100 <= self.status <= 999:
             raise RtspError(f"bad status code {self.status}")
         if "\r" in self.reason or "\n" in self.reason or "\0" in self.reason:
             raise RtspError(f"bad reason phrase {_show(self.reason)}")
-        try:
-            _check_version(self.version)
-        except RtspParseError as exc:
-            raise RtspError(str(exc)) from None
-        start = f"{self.version} {self.status} {self.reason}"
-        return _serialize(start, self.headers, self.body)
-
-    __bytes__ = serialize
+        return f"{self.version} {self.status} {self.reason}"
 
 
 @dataclass(slots=True)

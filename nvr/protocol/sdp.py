@@ -222,6 +222,11 @@ class _Attributes:
         """Whether an attribute called ``name`` is present."""
         return self.get(name) is not None
 
+    def get_stripped(self, name: str) -> str | None:
+        """:meth:`get` without surrounding whitespace."""
+        v = self.get(name)
+        return None if v is None else v.strip()
+
     def add(self, name: str, value: str | None = None) -> None:
         """Append an attribute."""
         self.attributes.append(Attribute(name, value))
@@ -229,8 +234,7 @@ class _Attributes:
     @property
     def control(self) -> str | None:
         """``a=control`` value, unresolved."""
-        v = self.get("control")
-        return None if v is None else v.strip()
+        return self.get_stripped("control")
 
     @property
     def range(self) -> str | None:
@@ -299,19 +303,18 @@ class Media(_Attributes):
     @property
     def onvif_track(self) -> str | None:
         """ONVIF replay track token from ``a=x-onvif-track`` (replay B.2)."""
-        v = self.get("x-onvif-track")
-        return None if v is None else v.strip()
+        return self.get_stripped("x-onvif-track")
 
     @property
     def framerate(self) -> Fraction | None:
         """``a=framerate`` as an exact fraction (``29.97`` -> 2997/100)."""
-        v = self.get("framerate")
+        v = self.get_stripped("framerate")
         if v is None:
             return None
         # Checked first: Fraction() would also take exponents such as 1e999999999.
-        if not _DECIMAL.fullmatch(v.strip()):
+        if not _DECIMAL.fullmatch(v):
             raise SdpError(f"a=framerate value {v!r} is not a decimal number")
-        rate = Fraction(v.strip())
+        rate = Fraction(v)
         if rate <= 0:
             raise SdpError(f"a=framerate value {v!r} is not positive")
         return rate

@@ -1,14 +1,11 @@
 """Fuzz entry point for the MP4 reader: any input may be rejected, but only with ProtocolError.
 
 Run with atheris when installed: ``python tests/fuzz/fuzz_mp4.py [corpus_dir] [-atheris_args]``;
-without it the same command replays the files given as arguments.
+without it the same command replays the files given as arguments (see ``harness.py``).
 """
 
 from __future__ import annotations
 
-import sys
-
-from nvr.protocol.errors import ProtocolError
 from nvr.protocol.mp4 import (
     AvcDecoderConfig,
     EsDescriptor,
@@ -28,6 +25,11 @@ from nvr.protocol.mp4 import (
 from nvr.protocol.mp4 import avc as _avc
 from nvr.protocol.mp4 import hevc as _hevc
 
+try:
+    from tests.fuzz.harness import guard, main
+except ImportError:  # run as a script
+    from harness import guard, main  # type: ignore[no-redef]
+
 _PARSERS = (
     AvcDecoderConfig.parse,
     HevcDecoderConfig.parse,
@@ -41,13 +43,6 @@ _PARSERS = (
 )
 
 
-def _guard(fn: object, *args: object) -> object:
-    try:
-        return fn(*args)  # type: ignore[operator]
-    except ProtocolError:
-        return None
-
-
 def _whole_file(data: bytes) -> None:
     for _ in walk(data):
         pass
@@ -59,34 +54,18 @@ def _whole_file(data: bytes) -> None:
         pass
     for frag in iter_fragments(data, init):
         moof = data[frag.offset : frag.offset + frag.size]
-        _guard(parse_moof, moof, frag.offset, init, None, len(data))
+        guard(parse_moof, moof, frag.offset, init, None, len(data))
 
 
 def fuzz_one_input(data: bytes) -> None:
     """Feed ``data`` to every reader; anything but a ProtocolError escapes as a finding."""
-    _guard(_whole_file, data)
-    _guard(read_mfra, data)
+    guard(_whole_file, data)
+    guard(read_mfra, data)
     for parse in _PARSERS:
-        _guard(parse, data)
+        guard(parse, data)
     for handler in (b"vide", b"soun", b"meta"):
-        _guard(parse_sample_entry, data, handler)
-
-
-def main() -> None:
-    try:
-        import atheris  # type: ignore[import-not-found]
-    except ImportError:
-        # Without atheris, replay the given files (e.g. a crash reproducer or a corpus).
-        paths = [p for p in sys.argv[1:] if not p.startswith("-")]
-        for path in paths:
-            with open(path, "rb") as f:
-                fuzz_one_input(f.read())
-        print(f"atheris is not installed; replayed {len(paths)} input(s)", file=sys.stderr)
-        return
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, fuzz_one_input)
-    atheris.Fuzz()
+        guard(parse_sample_entry, data, handler)
 
 
 if __name__ == "__main__":
-    main()
+    main(fuzz_one_input)

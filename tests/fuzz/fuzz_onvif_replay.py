@@ -7,11 +7,14 @@ The input is tried both as extension data and as a whole RTP packet. Run with at
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol.errors import ProtocolError
 from nvr.protocol.onvif_replay import REPLAY_PROFILE, ReplayExtension, parse_replay_extension
 from nvr.protocol.rtp import parse_rtp
+
+try:
+    from tests.fuzz.harness import main
+except ImportError:  # run as a script
+    from harness import main  # type: ignore[no-redef]
 
 
 def _check(ext: ReplayExtension, data: bytes | memoryview) -> None:
@@ -42,14 +45,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import atheris
-    except ImportError:
-        for path in sys.argv[1:]:
-            with open(path, "rb") as f:
-                fuzz_one_input(f.read())
-        print("atheris is not installed; replayed", len(sys.argv) - 1, "input(s)")
-    else:
-        atheris.instrument_all()
-        atheris.Setup(sys.argv, fuzz_one_input)
-        atheris.Fuzz()
+    main(fuzz_one_input)

@@ -5,14 +5,12 @@ Run with atheris when installed: ``python tests/fuzz/fuzz_payload_aac.py [corpus
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol.payload.aac import AacDepacketizer, parse_audio_specific_config
 
 try:
-    from tests.fuzz.fuzz_payload_common import drive, guard, main
+    from tests.fuzz.harness import drive, guard, main
 except ImportError:  # run as a script
-    from fuzz_payload_common import drive, guard, main  # type: ignore[no-redef]
+    from harness import drive, guard, main  # type: ignore[no-redef]
 
 
 def layout(head: bytes) -> dict[str, str]:
@@ -39,4 +37,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    main(fuzz_one_input, sys.argv)
+    main(fuzz_one_input)

@@ -5,14 +5,12 @@ Run with atheris when installed: ``python tests/fuzz/fuzz_payload_g711.py [corpu
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol.payload.g711 import G711Depacketizer
 
 try:
-    from tests.fuzz.fuzz_payload_common import drive, main
+    from tests.fuzz.harness import drive, main
 except ImportError:  # run as a script
-    from fuzz_payload_common import drive, main  # type: ignore[no-redef]
+    from harness import drive, main  # type: ignore[no-redef]
 
 
 def fuzz_one_input(data: bytes) -> None:
@@ -21,4 +19,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    main(fuzz_one_input, sys.argv)
+    main(fuzz_one_input)

@@ -5,15 +5,13 @@ Run with atheris when installed: ``python tests/fuzz/fuzz_payload_h265.py [corpu
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol.payload.h265 import H265Depacketizer, H265Packetizer, parse_sps
 from nvr.protocol.payload.nal import length_prefixed_to_nals
 
 try:
-    from tests.fuzz.fuzz_payload_common import drive, guard, main
+    from tests.fuzz.harness import drive, guard, main
 except ImportError:  # run as a script
-    from fuzz_payload_common import drive, guard, main  # type: ignore[no-redef]
+    from harness import drive, guard, main  # type: ignore[no-redef]
 
 
 def fuzz_one_input(data: bytes) -> None:
@@ -26,4 +24,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    main(fuzz_one_input, sys.argv)
+    main(fuzz_one_input)

@@ -6,15 +6,13 @@ Run with atheris when installed: ``python tests/fuzz/fuzz_payload_jpeg.py [corpu
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol.payload.jpeg import JpegDepacketizer, JpegPacketizer
 from nvr.protocol.payload.jpeg_headers import parse_jpeg, split_segments
 
 try:
-    from tests.fuzz.fuzz_payload_common import drive, guard, main
+    from tests.fuzz.harness import drive, guard, main
 except ImportError:  # run as a script
-    from fuzz_payload_common import drive, guard, main  # type: ignore[no-redef]
+    from harness import drive, guard, main  # type: ignore[no-redef]
 
 
 def fuzz_one_input(data: bytes) -> None:
@@ -27,4 +25,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    main(fuzz_one_input, sys.argv)
+    main(fuzz_one_input)

@@ -5,14 +5,12 @@ Run with atheris when installed: ``python tests/fuzz/fuzz_payload_onvif_metadata
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol.payload.onvif_metadata import OnvifMetadataDepacketizer
 
 try:
-    from tests.fuzz.fuzz_payload_common import drive, main
+    from tests.fuzz.harness import drive, main
 except ImportError:  # run as a script
-    from fuzz_payload_common import drive, main  # type: ignore[no-redef]
+    from harness import drive, main  # type: ignore[no-redef]
 
 
 def fuzz_one_input(data: bytes) -> None:
@@ -22,4 +20,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    main(fuzz_one_input, sys.argv)
+    main(fuzz_one_input)

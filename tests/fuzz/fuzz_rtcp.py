@@ -6,10 +6,13 @@ Run with atheris (``python tests/fuzz/fuzz_rtcp.py [corpus dir]``) or through
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol.errors import ProtocolError
 from nvr.protocol.rtcp import ReceptionStatistics, SenderReport, build_rtcp, parse_rtcp
+
+try:
+    from tests.fuzz.harness import main
+except ImportError:  # run as a script
+    from harness import main  # type: ignore[no-redef]
 
 
 def fuzz_one_input(data: bytes) -> None:
@@ -36,14 +39,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import atheris
-    except ImportError:
-        for path in sys.argv[1:]:
-            with open(path, "rb") as f:
-                fuzz_one_input(f.read())
-        print("atheris is not installed; replayed", len(sys.argv) - 1, "input(s)")
-    else:
-        atheris.instrument_all()
-        atheris.Setup(sys.argv, fuzz_one_input)
-        atheris.Fuzz()
+    main(fuzz_one_input)

@@ -8,10 +8,13 @@ Run with atheris: ``python tests/fuzz/fuzz_rtsp.py [corpus_dir]``.
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol.errors import ProtocolError
 from nvr.protocol.rtsp import Event, InterleavedFrame, RtspParser
+
+try:
+    from tests.fuzz.harness import main
+except ImportError:  # run as a script
+    from harness import main  # type: ignore[no-redef]
 
 _LIMITS = {"max_header_size": 2048, "max_body_size": 4096}
 
@@ -59,11 +62,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import atheris
-    except ImportError:
-        sys.exit("atheris is not installed (pip install atheris); nothing to run")
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, fuzz_one_input)
-    atheris.Fuzz()
+    main(fuzz_one_input)

@@ -8,19 +8,15 @@ Run with atheris: ``python tests/fuzz/fuzz_rtsp_auth.py [corpus_dir]``.
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol import rtsp_auth as a
 from nvr.protocol.errors import ProtocolError
 
+try:
+    from tests.fuzz.harness import header_value, main
+except ImportError:  # run as a script
+    from harness import header_value, main  # type: ignore[no-redef]
+
 _SERVER = a.ServerAuthenticator("nvr", b"fuzz-secret", allow_basic=True)
-
-
-def _value(data: bytes) -> str:
-    text = data.decode("utf-8", "surrogateescape")
-    for char in "\r\n\0":
-        text = text.replace(char, " ")
-    return text.strip(" \t")
 
 
 def _challenges(text: str) -> None:
@@ -51,7 +47,7 @@ def _uri(text: str) -> None:
 
 def fuzz_one_input(data: bytes) -> None:
     """Run every auth parser over the data; only ProtocolError may escape them."""
-    text = _value(data)
+    text = header_value(data)
     _challenges(text)
     _credentials(text)
     _uri(data.decode("utf-8", "surrogateescape"))
@@ -60,11 +56,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import atheris
-    except ImportError:
-        sys.exit("atheris is not installed (pip install atheris); nothing to run")
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, fuzz_one_input)
-    atheris.Fuzz()
+    main(fuzz_one_input)

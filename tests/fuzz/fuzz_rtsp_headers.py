@@ -7,12 +7,16 @@ Run with atheris: ``python tests/fuzz/fuzz_rtsp_headers.py [corpus_dir]``.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 from nvr.protocol import rtsp_headers as h
 from nvr.protocol.errors import ProtocolError
+
+try:
+    from tests.fuzz.harness import header_value, main
+except ImportError:  # run as a script
+    from harness import header_value, main  # type: ignore[no-redef]
 
 PAIRS: list[tuple[Callable[[str], Any], Callable[[Any], str]]] = [
     (h.parse_transport, h.format_transport),
@@ -32,14 +36,6 @@ PAIRS: list[tuple[Callable[[str], Any], Callable[[Any], str]]] = [
 ]
 
 
-def header_value(data: bytes) -> str:
-    """Bytes → a header value as ``RtspParser`` would deliver it (one line, trimmed)."""
-    text = data.decode("utf-8", "surrogateescape")
-    for char in "\r\n\0":
-        text = text.replace(char, " ")
-    return text.strip(" \t")
-
-
 def fuzz_one_input(data: bytes) -> None:
     """Parse, serialise, re-parse; only ProtocolError may come out of the parsers."""
     if not data:
@@ -54,11 +50,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import atheris
-    except ImportError:
-        sys.exit("atheris is not installed (pip install atheris); nothing to run")
-
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, fuzz_one_input)
-    atheris.Fuzz()
+    main(fuzz_one_input)

@@ -7,8 +7,6 @@ anything else (or a failed assertion) is a finding.
 
 from __future__ import annotations
 
-import sys
-
 from nvr.protocol.errors import ProtocolError
 from nvr.protocol.sdp import (
     SessionDescription,
@@ -18,6 +16,11 @@ from nvr.protocol.sdp import (
     resolve_control,
     session_control_url,
 )
+
+try:
+    from tests.fuzz.harness import main
+except ImportError:  # run as a script
+    from harness import main  # type: ignore[no-redef]
 
 _BASES = ("rtsp://cam.example:554/onvif/profile1/", "rtsps://[fe80::1]/live?ch=1")
 
@@ -73,15 +76,4 @@ def fuzz_one_input(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        import atheris
-    except ImportError:
-        # No atheris: replay the files given on the command line (a corpus or crash inputs).
-        for path in sys.argv[1:]:
-            with open(path, "rb") as f:
-                fuzz_one_input(f.read())
-        print("atheris is not installed; replayed", len(sys.argv) - 1, "input(s)")
-    else:
-        atheris.instrument_all()
-        atheris.Setup(sys.argv, fuzz_one_input)
-        atheris.Fuzz()
+    main(fuzz_one_input)

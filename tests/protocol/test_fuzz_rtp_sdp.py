@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,24 +27,10 @@ from nvr.protocol.rtp import (
     build_header_extensions,
     build_rtp,
 )
+from tests.fuzz import fuzz_onvif_replay, fuzz_rtcp, fuzz_rtp, fuzz_sdp
+from tests.fuzz.harness import mutated
 
 from .test_sdp import AXIS, GSTREAMER, REPLAY, SLOPPY
-
-FUZZ_DIR = Path(__file__).resolve().parents[1] / "fuzz"
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_fuzz_{name}", FUZZ_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-fuzz_sdp = _load("fuzz_sdp")
-fuzz_rtp = _load("fuzz_rtp")
-fuzz_rtcp = _load("fuzz_rtcp")
-fuzz_onvif_replay = _load("fuzz_onvif_replay")
 
 _replay_ext = ReplayExtension(0xEB6D5CA4_70A3D800, clean_point=True, discontinuity=True, cseq=5)
 _jpeg_ext = ReplayExtension(
@@ -123,32 +106,6 @@ TARGETS: dict[str, tuple[Callable[[bytes], None], list[bytes]]] = {
     "rtcp": (fuzz_rtcp.fuzz_one_input, RTCP_SEEDS),
     "onvif_replay": (fuzz_onvif_replay.fuzz_one_input, REPLAY_SEEDS),
 }
-
-_INTERESTING = [0x00, 0x01, 0x0A, 0x0D, 0x20, 0x2F, 0x3A, 0x3D, 0x7F, 0x80, 0xC8, 0xFF]
-
-
-@st.composite
-def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
-    """A seed with a few byte-level edits: flips, overwrites, inserts, deletes, splices."""
-    data = bytearray(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(1, 6))):
-        op = draw(st.sampled_from(["flip", "set", "insert", "delete", "truncate", "splice"]))
-        pos = draw(st.integers(0, len(data)))
-        if op == "flip" and pos < len(data):
-            data[pos] ^= 1 << draw(st.integers(0, 7))
-        elif op == "set" and pos < len(data):
-            data[pos] = draw(st.sampled_from(_INTERESTING) | st.integers(0, 255))
-        elif op == "insert":
-            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
-        elif op == "delete":
-            del data[pos : pos + draw(st.integers(1, 8))]
-        elif op == "truncate":
-            del data[pos:]
-        elif op == "splice":
-            other = draw(st.sampled_from(seeds))
-            start = draw(st.integers(0, len(other)))
-            data[pos:] = other[start:]
-    return bytes(data)
 
 
 @pytest.mark.parametrize("target", sorted(TARGETS))

@@ -6,16 +6,13 @@ shallow ones on every test run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nvr.protocol.rtsp import encode_interleaved
 from tests.fuzz import fuzz_rtsp, fuzz_rtsp_auth, fuzz_rtsp_headers
-
-FuzzTarget = Callable[[bytes], None]
+from tests.fuzz.harness import FuzzTarget, mutated
 
 RTSP_SEEDS = [
     b"OPTIONS rtsp://10.0.0.5/onvif/replay/REC_CAM1 RTSP/1.0\r\nCSeq: 1\r\n\r\n",
@@ -53,24 +50,6 @@ AUTH_SEEDS = [
 INTERESTING = b' \t\r\n:;,="\\-$.0123456789TZ\x00\x24\xff'
 
 
-@st.composite
-def mutated(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
-    """A seed with a few byte flips, inserts of syntax characters, deletions and splices."""
-    data = bytearray(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(0, 6))):
-        pos = draw(st.integers(0, len(data)))
-        action = draw(st.integers(0, 3))
-        if action == 0 and data:
-            data[min(pos, len(data) - 1)] = draw(st.integers(0, 255))
-        elif action == 1:
-            data[pos:pos] = bytes([draw(st.sampled_from(INTERESTING))])
-        elif action == 2:
-            del data[pos : pos + draw(st.integers(1, 8))]
-        else:
-            data[pos:pos] = draw(st.sampled_from(seeds))[: draw(st.integers(0, 40))]
-    return bytes(data)
-
-
 TARGETS = [
     ("rtsp", fuzz_rtsp.fuzz_one_input, RTSP_SEEDS),
     ("headers", fuzz_rtsp_headers.fuzz_one_input, HEADER_SEEDS),
@@ -98,7 +77,7 @@ def test_random_bytes(target: FuzzTarget) -> None:
 @pytest.mark.parametrize(("target", "seeds"), [t[1:] for t in TARGETS], ids=IDS)
 def test_mutated_messages(target: FuzzTarget, seeds: list[bytes]) -> None:
     @settings(max_examples=300)
-    @given(mutated(seeds))
+    @given(mutated(seeds, INTERESTING))
     def check(data: bytes) -> None:
         target(data)
 

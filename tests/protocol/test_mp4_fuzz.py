@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 from functools import cache
-from pathlib import Path
-from types import ModuleType
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,21 +18,12 @@ from nvr.protocol.mp4 import (
     metx_entry,
     walk,
 )
-
-FUZZ = Path(__file__).resolve().parents[1] / "fuzz" / "fuzz_mp4.py"
+from tests.fuzz import fuzz_mp4
+from tests.fuzz.harness import mutated
 
 # Parameter sets from a 160x120 libx264 / libx265 stream, to make sample entries realistic.
 H264_SPS = bytes.fromhex("6764000bacd94284 7e58400000030040 00000c83c50a6580".replace(" ", ""))
 H264_PPS = bytes.fromhex("68ebe3cb22c0")
-
-
-@cache
-def fuzz_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("fuzz_mp4", FUZZ)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _hevc_params() -> tuple[bytes, bytes, bytes]:
@@ -82,54 +70,26 @@ def test_valid_file_is_parsed_fully() -> None:
     assert init.track(5).entry.width == 160 and init.track(5).entry.height == 120
     assert sum(1 for _ in iter_samples(data)) == 3 * (4 + 4 + 3)
     assert read_mfra(data) is not None
-    fuzz_module().fuzz_one_input(data)
+    fuzz_mp4.fuzz_one_input(data)
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=512))
 def test_fuzz_random_bytes(data: bytes) -> None:
-    fuzz_module().fuzz_one_input(data)
-
-
-mutation = st.one_of(
-    st.tuples(st.just("flip"), st.integers(0, 1 << 20), st.integers(1, 255)),
-    st.tuples(st.just("set"), st.integers(0, 1 << 20), st.sampled_from([0, 1, 0x7F, 0x80, 0xFF])),
-    st.tuples(st.just("cut"), st.integers(0, 1 << 20), st.just(0)),
-    st.tuples(st.just("insert"), st.integers(0, 1 << 20), st.integers(0, 255)),
-    st.tuples(st.just("delete"), st.integers(0, 1 << 20), st.integers(1, 8)),
-)
-
-
-def mutate(data: bytes, ops: list[tuple[str, int, int]]) -> bytes:
-    buf = bytearray(data)
-    for kind, pos, value in ops:
-        if not buf:
-            break
-        pos %= len(buf)
-        if kind == "flip":
-            buf[pos] ^= value
-        elif kind == "set":
-            buf[pos] = value
-        elif kind == "cut":
-            del buf[pos:]
-        elif kind == "insert":
-            buf[pos:pos] = bytes([value])
-        else:
-            del buf[pos : pos + value]
-    return bytes(buf)
+    fuzz_mp4.fuzz_one_input(data)
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(mutation, min_size=1, max_size=6))
-def test_fuzz_mutated_valid_file(ops: list[tuple[str, int, int]]) -> None:
-    fuzz_module().fuzz_one_input(mutate(valid_file(), ops))
+@given(data=st.data())
+def test_fuzz_mutated_valid_file(data: st.DataObject) -> None:
+    fuzz_mp4.fuzz_one_input(data.draw(mutated([valid_file()])))
 
 
 def test_fuzz_every_box_size_and_boundary() -> None:
     """Deterministic sweep over the real structure: every box's size field set to lying
     values, and the file cut just before, at and after every box boundary."""
     data = valid_file()
-    fuzz = fuzz_module().fuzz_one_input
+    fuzz = fuzz_mp4.fuzz_one_input
     hdrs = list(walk(data))
     for hdr in hdrs:
         for size in (0, 1, 7, hdr.size - 1, hdr.size + 1, 0xFFFFFFFF):

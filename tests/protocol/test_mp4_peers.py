@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from nvr.protocol.codecs.annexb import nals_to_length_prefixed, split_annexb
 from nvr.protocol.mp4 import (
     FragmentWriter,
     SampleEntry,
@@ -71,23 +72,6 @@ class TrackData:
 def _need_codec(name: str) -> None:
     if name not in av.codecs_available:
         pytest.skip(f"PyAV has no {name} encoder")
-
-
-def split_annexb(data: bytes) -> list[bytes]:
-    """NAL units of an Annex-B byte stream (3- or 4-byte start codes)."""
-    starts = []
-    i = 0
-    while (j := data.find(b"\x00\x00\x01", i)) >= 0:
-        starts.append(j + 3)
-        i = j + 3
-    nals = []
-    for k, start in enumerate(starts):
-        end = starts[k + 1] - 3 if k + 1 < len(starts) else len(data)
-        nal = data[start:end]
-        if k + 1 < len(starts):
-            nal = nal.rstrip(b"\x00")  # zero_byte of a following 4-byte start code
-        nals.append(nal)
-    return nals
 
 
 def _video_frames(fmt: str, width: int, height: int) -> Iterator[object]:
@@ -143,7 +127,7 @@ def _nal_track(
                 params.setdefault(kind, nal)
             if inband or not (is_param or is_aud):
                 keep.append(nal)
-        sample = b"".join(len(n).to_bytes(4, "big") + n for n in keep)
+        sample = nals_to_length_prefixed(keep)
         samples.append((sample, FRAME_TICKS, key, (pts - dts) * FRAME_TICKS))
         assert dts - first_dts == len(samples) - 1
     if hevc:

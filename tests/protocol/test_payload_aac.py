@@ -1,5 +1,6 @@
 """AAC (RFC 3640 mpeg4-generic): AU-header parsing, several AUs per packet, fragmented AUs,
-AudioSpecificConfig, and real AAC from PyAV decoded after a round trip."""
+the fmtp config, and real AAC from PyAV decoded after a round trip (AudioSpecificConfig
+parsing itself is tested in test_codecs_aac)."""
 
 from __future__ import annotations
 
@@ -25,35 +26,6 @@ def hbr_packet(*frames: bytes, sizes: list[int] | None = None, index: int = 0) -
         ((size << 3) | (index if n == 0 else 0)).to_bytes(2, "big") for n, size in enumerate(sizes)
     )
     return (16 * len(sizes)).to_bytes(2, "big") + headers + b"".join(frames)
-
-
-@pytest.mark.parametrize(
-    ("config", "expected"),
-    [
-        ("1190", (2, 48000, 2, 1024, None)),
-        ("1210", (2, 44100, 2, 1024, None)),
-        ("1408", (2, 16000, 1, 1024, None)),
-        ("1194", (2, 48000, 2, 960, None)),  # frameLengthFlag
-        ("2b920800", (2, 22050, 2, 1024, 44100)),  # HE-AAC, explicit SBR
-        ("f94640", (42, 48000, 2, 1024, None)),  # object type escape (USAC)
-        ("17805dc008", (2, 48000, 1, 1024, None)),  # explicit 24-bit sample rate
-    ],
-)
-def test_audio_specific_config(config: str, expected: tuple) -> None:
-    cfg = parse_config_hex(config)
-    assert (
-        cfg.object_type,
-        cfg.sample_rate,
-        cfg.channels,
-        cfg.frame_length,
-        cfg.extension_sample_rate,
-    ) == expected
-    assert cfg.raw.hex() == config
-
-
-def test_frame_duration_in_rtp_clock_units() -> None:
-    assert parse_config_hex("1190").frame_duration(48000) == 1024
-    assert parse_config_hex("2b920800").frame_duration(44100) == 2048  # HE-AAC at output rate
 
 
 @pytest.mark.parametrize("bad", ["", "zz", "17", "1f90"])

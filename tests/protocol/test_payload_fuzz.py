@@ -3,9 +3,7 @@ packet streams with bytes flipped, inserted and cut (so the fuzzers reach deep s
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
+import importlib
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -14,21 +12,10 @@ from hypothesis import strategies as st
 from nvr.protocol.payload import make_depacketizer, make_packetizer
 from nvr.protocol.payload.jpeg_headers import STANDARD_DHT, dqt_segment, sof_segment, sos_segment
 from nvr.protocol.payload.jpeg_headers import quant_tables_for_q as q_tables
+from tests.fuzz.harness import drive, encode, mutated
 
-FUZZ_DIR = Path(__file__).resolve().parents[1] / "fuzz"
 FORMATS = ("h264", "h265", "jpeg", "aac", "g711", "onvif_metadata")
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"_fuzz_{name}", FUZZ_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-FUZZERS = {fmt: _load(f"fuzz_payload_{fmt}") for fmt in FORMATS}
-common = _load("fuzz_payload_common")
+FUZZERS = {fmt: importlib.import_module(f"tests.fuzz.fuzz_payload_{fmt}") for fmt in FORMATS}
 
 
 def _jpeg() -> bytes:
@@ -73,10 +60,11 @@ def _seed(fmt: str) -> bytes:
     """A valid stream, as fuzz input."""
     encoding, units = _units(fmt)
     pk = make_packetizer(encoding, 90000, AAC_FMTP, mtu=200)
-    return common.encode(pk.packetize(u) for u in units)
+    return encode(pk.packetize(u) for u in units)
 
 
 SEEDS = {fmt: _seed(fmt) for fmt in FORMATS}
+FUZZ_INPUTS = {fmt: AAC_HEAD + seed if fmt == "aac" else seed for fmt, seed in SEEDS.items()}
 _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -84,9 +72,9 @@ _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[Hea
 def test_seed_streams_decode(fmt: str) -> None:
     """The seeds are good streams: the fuzz driver gets every unit out of them."""
     encoding, units = _units(fmt)
-    out = common.drive(lambda: make_depacketizer(encoding, 90000, AAC_FMTP), SEEDS[fmt])
+    out = drive(lambda: make_depacketizer(encoding, 90000, AAC_FMTP), SEEDS[fmt])
     assert len(out) == len(units)
-    FUZZERS[fmt].fuzz_one_input(AAC_HEAD + SEEDS[fmt] if fmt == "aac" else SEEDS[fmt])
+    FUZZERS[fmt].fuzz_one_input(FUZZ_INPUTS[fmt])
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -98,23 +86,6 @@ def test_fuzz_raw_bytes(fmt: str, data: bytes) -> None:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 @_SETTINGS
-@given(
-    edits=st.lists(
-        st.tuples(st.integers(0, 10**6), st.integers(0, 255), st.sampled_from("fic")),
-        min_size=1,
-        max_size=8,
-    )
-)
-def test_fuzz_mutated_streams(fmt: str, edits: list[tuple[int, int, str]]) -> None:
-    data = bytearray(SEEDS[fmt])
-    if fmt == "aac":
-        data[:0] = AAC_HEAD
-    for pos, value, op in edits:
-        pos %= len(data) + 1
-        if op == "f" and pos < len(data):
-            data[pos] ^= value or 1
-        elif op == "i":
-            data[pos:pos] = bytes((value,))
-        else:
-            del data[pos : pos + value % 16]
-    FUZZERS[fmt].fuzz_one_input(bytes(data))
+@given(data=st.data())
+def test_fuzz_mutated_streams(fmt: str, data: st.DataObject) -> None:
+    FUZZERS[fmt].fuzz_one_input(data.draw(mutated([FUZZ_INPUTS[fmt]])))

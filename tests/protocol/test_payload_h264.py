@@ -1,5 +1,5 @@
 """H.264 (RFC 6184): hand-built packets for each aggregation/fragmentation case and each kind of
-trouble, SPS parsing, and real libx264 output decoded by PyAV after a round trip."""
+trouble, and real libx264 output decoded by PyAV after a round trip."""
 
 from __future__ import annotations
 
@@ -15,18 +15,15 @@ from nvr.protocol.payload.h264 import (
     H264Packetizer,
     is_key_unit,
     parameter_sets,
-    parse_sps,
 )
 from nvr.protocol.payload.nal import (
     format_sprop,
     length_prefixed_to_nals,
     nals_to_length_prefixed,
-    split_annexb,
 )
 from tests.protocol.test_payload_support import (
     decode_video,
     deliver,
-    encode_video,
     h26x_access_units,
     packetize_all,
 )
@@ -287,29 +284,6 @@ def test_fragmented_sps_is_tracked() -> None:
     out = [au for n, p in enumerate(packets) for au in dep.push(p.payload, p.marker, 0, n)]
     assert out[0].data == lp(SPS, PPS, IDR) and out[0].parameters_changed
     assert dep.parameter_sets.sps == (SPS,)
-
-
-@pytest.mark.parametrize(
-    ("width", "height", "profile"),
-    [(322, 242, "high"), (1920, 1080, "baseline"), (176, 144, "main")],
-)
-def test_parse_sps_of_real_streams(width: int, height: int, profile: str) -> None:
-    if "libx264" not in av.codecs_available:
-        pytest.skip("libx264 not in PyAV")
-    (packet,) = encode_video("libx264", width, height, 1, profile=profile, tune="zerolatency")
-    sps = next(n for n in split_annexb(packet) if n[0] & 0x1F == 7)
-    info = parse_sps(sps)
-    assert (info.width, info.height) == (width, height)
-    assert info.profile_idc == {"baseline": 66, "main": 77, "high": 100}[profile]
-    assert info.codec_string == "avc1." + sps[1:4].hex()
-    assert info.chroma_format_idc == 1 and info.bit_depth_luma == 8
-    assert info.ptl == sps[1:4] and info.sps_id == 0
-
-
-def test_parse_sps_rejects_garbage() -> None:
-    for bad in (b"", PPS, SPS[:5], b"\x67" + b"\xff" * 3 + b"\x00" * 8):
-        with pytest.raises(PayloadError):
-            parse_sps(bad)
 
 
 @pytest.mark.parametrize("mtu", [1400, 300])

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from nvr.protocol.codecs.annexb import nals_to_length_prefixed
 from nvr.protocol.payload import make_depacketizer, make_packetizer
 from nvr.protocol.payload.base import Depacketizer, Packetizer
 from nvr.protocol.payload.jpeg_headers import (
@@ -45,7 +46,7 @@ def _h26x_units(header: Callable[[int], bytes], aud: int, slice_types: list[int]
                 body = draw(st.binary(min_size=size, max_size=size))
                 first = (body[0] | 0x80) if n == 0 else (body[0] & 0x7F)
                 nals.append(header(draw(st.sampled_from(slice_types))) + bytes((first,)) + body[1:])
-            out.append(b"".join(len(n).to_bytes(4, "big") + n for n in nals))
+            out.append(nals_to_length_prefixed(nals))
         return out
 
     return units()

@@ -17,8 +17,12 @@ from functools import cache
 import av
 import pytest
 
+from nvr.protocol.codecs.annexb import (
+    annexb_to_length_prefixed,
+    length_prefixed_to_annexb,
+    length_prefixed_to_nals,
+)
 from nvr.protocol.payload.base import AccessUnit, Depacketizer, Extension, PayloadPacket
-from nvr.protocol.payload.nal import length_prefixed_to_nals, nals_to_annexb, split_annexb
 
 
 def video_frames(width: int, height: int, count: int) -> Iterable[av.VideoFrame]:
@@ -73,7 +77,7 @@ def h26x_access_units(codec: str, width: int, height: int, count: int) -> list[b
     """Encoded frames in storage form (length-prefixed NAL units)."""
     options = {"tune": "zerolatency"} if codec == "libx264" else {"x265-params": "log-level=none"}
     return [
-        b"".join(len(n).to_bytes(4, "big") + n for n in split_annexb(packet))
+        annexb_to_length_prefixed(packet)
         for packet in encode_video(codec, width, height, count, **options)
     ]
 
@@ -84,7 +88,7 @@ def decode_video(decoder: str, units: Sequence[bytes], length_prefixed: bool) ->
     frames = []
     for data in units:
         if length_prefixed:
-            data = nals_to_annexb(length_prefixed_to_nals(data))
+            data = length_prefixed_to_annexb(data)
         frames += ctx.decode(av.Packet(data))
     frames += ctx.decode(None)
     return [(f.width, f.height, bytes(f.planes[0])) for f in frames]

@@ -350,6 +350,19 @@ def test_tunnel_post_ignores_its_nominal_content_length() -> None:
     assert parser.next_event() is None
     parser.feed_eof()
     assert parser.take_trailing_data() == b"REVTQ1JJQkUgcnRzcDovL2EgUlRTUC8xLjANCg==more"
+    # What was parsed can be sent on: the nominal length is not checked against the body.
+    again = RtspParser()
+    again.feed(request.serialize())
+    assert again.next_event() == request
+
+
+def test_http_reply_with_a_content_length_serialises_as_parsed() -> None:
+    """Found by fuzzing: an HTTP reply has no body here whatever its Content-Length says."""
+    (reply,) = parse_all(wire("HTTP/1.0 200 OK\nCSeq: 3\nContent-Length: 4\n\n"))
+    assert isinstance(reply, Response) and reply.body == b""
+    assert parse_all(reply.serialize()) == [reply]
+    with pytest.raises(RtspError, match="does not match"):
+        Response(200, headers={"Content-Length": "4"}).serialize()  # RTSP: must match
 
 
 def test_client_reads_tunnel_get_reply_then_rtsp() -> None:

@@ -21,6 +21,7 @@ sample entry, so a resolution change is best carried in-band).
 
 from __future__ import annotations
 
+from nvr.protocol.codecs.jpeg import jpeg_dimensions
 from nvr.protocol.mp4.aac import AudioSpecificConfig, EsDescriptor, parse_audio_specific_config
 from nvr.protocol.mp4.avc import AvcDecoderConfig, AvcSps
 from nvr.protocol.mp4.box import (
@@ -40,7 +41,6 @@ from nvr.protocol.mp4.fragment import FragmentWriter
 from nvr.protocol.mp4.hevc import HevcDecoderConfig, HevcSps
 from nvr.protocol.mp4.index import RandomAccessEntry, build_mfra, parse_mfra, read_mfra
 from nvr.protocol.mp4.init import FileType, TrackSpec, build_moov, init_segment, mp4_time
-from nvr.protocol.mp4.jpeg import jpeg_dimensions
 from nvr.protocol.mp4.reader import (
     Fragment,
     InitInfo,

@@ -1,28 +1,22 @@
-"""AAC: AudioSpecificConfig fields and the MPEG-4 ``esds`` elementary stream descriptor."""
+"""AAC: the MPEG-4 ``esds`` elementary stream descriptor (AudioSpecificConfig: ``codecs.aac``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nvr.protocol.mp4.bits import BitReader
+from nvr.protocol.codecs.aac import SAMPLE_RATES, AacConfig, parse_audio_specific_config
 from nvr.protocol.mp4.cursor import Cursor
-from nvr.protocol.mp4.errors import Mp4Error
 
-SAMPLE_RATES = (
-    96000,
-    88200,
-    64000,
-    48000,
-    44100,
-    32000,
-    24000,
-    22050,
-    16000,
-    12000,
-    11025,
-    8000,
-    7350,
-)
+__all__ = [
+    "OBJECT_TYPE_AAC",
+    "SAMPLE_RATES",
+    "STREAM_TYPE_AUDIO",
+    "AudioSpecificConfig",
+    "EsDescriptor",
+    "parse_audio_specific_config",
+]
+
+AudioSpecificConfig = AacConfig  # the name this package has always exported
 OBJECT_TYPE_AAC = 0x40  # objectTypeIndication for MPEG-4 audio
 STREAM_TYPE_AUDIO = 0x05
 
@@ -30,46 +24,6 @@ _TAG_ES = 0x03
 _TAG_DECODER_CONFIG = 0x04
 _TAG_DECODER_SPECIFIC = 0x05
 _TAG_SL_CONFIG = 0x06
-
-
-@dataclass(frozen=True)
-class AudioSpecificConfig:
-    """The fields of an AudioSpecificConfig that a sample entry needs.
-
-    ``sample_rate`` is the output rate: with explicit SBR signalling it is the extension rate.
-    ``channels`` is 0 when the channel layout lives in a program config element.
-    """
-
-    object_type: int
-    sample_rate: int
-    channels: int
-
-
-def _rate(br: BitReader) -> int:
-    index = br.u(4)
-    if index == 0x0F:
-        return br.u(24)
-    if index >= len(SAMPLE_RATES):
-        raise Mp4Error(f"AudioSpecificConfig: reserved samplingFrequencyIndex {index}")
-    return SAMPLE_RATES[index]
-
-
-def _object_type(br: BitReader) -> int:
-    aot = br.u(5)
-    return 32 + br.u(6) if aot == 31 else aot
-
-
-def parse_audio_specific_config(asc: bytes) -> AudioSpecificConfig:
-    br = BitReader(asc, "AudioSpecificConfig")
-    aot = _object_type(br)
-    rate = _rate(br)
-    channels = br.u(4)
-    if aot in (5, 29):  # explicit SBR / PS: the output rate follows
-        rate = _rate(br)
-        aot = _object_type(br)
-    if rate <= 0:
-        raise Mp4Error("AudioSpecificConfig: sampling rate 0")
-    return AudioSpecificConfig(aot, rate, channels)
 
 
 def _descriptor(tag: int, body: bytes) -> bytes:

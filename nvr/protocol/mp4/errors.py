@@ -1,9 +1,7 @@
-"""The one exception type of the MP4 package."""
+"""The one exception type of the MP4 package (defined with the rest of the hierarchy)."""
 
 from __future__ import annotations
 
-from nvr.protocol.errors import ProtocolError
+from nvr.protocol.errors import Mp4Error
 
-
-class Mp4Error(ProtocolError):
-    """Malformed or unsupported ISO BMFF input; the message names the box and the problem."""
+__all__ = ["Mp4Error"]

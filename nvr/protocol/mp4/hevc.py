@@ -1,111 +1,36 @@
-"""H.265: the SPS fields a sample entry needs, and the ``hvcC`` decoder configuration record."""
+"""H.265: the ``hvcC`` decoder configuration record (the SPS parser is in ``codecs.h265``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from nvr.protocol.mp4.bits import BitReader, unescape_rbsp
+from nvr.protocol.codecs.h265 import (
+    NAL_PPS,
+    NAL_PREFIX_SEI,
+    NAL_SPS,
+    NAL_SUFFIX_SEI,
+    NAL_VPS,
+    HevcSps,
+    nal_type,
+    parse_sps,
+)
+from nvr.protocol.mp4 import nal_config
 from nvr.protocol.mp4.cursor import Cursor
 from nvr.protocol.mp4.errors import Mp4Error
 
-NAL_VPS = 32
-NAL_SPS = 33
-NAL_PPS = 34
-NAL_PREFIX_SEI = 39
-NAL_SUFFIX_SEI = 40
-
-
-def nal_type(nal: bytes) -> int:
-    """The H.265 nal_unit_type of a NAL unit (2-byte header)."""
-    if len(nal) < 2:
-        raise Mp4Error("H.265 NAL unit: shorter than its 2-byte header")
-    return (nal[0] >> 1) & 0x3F
-
-
-@dataclass(frozen=True)
-class HevcSps:
-    """Decoded SPS fields; ``width``/``height`` are after the conformance window."""
-
-    profile_space: int
-    tier_flag: int
-    profile_idc: int
-    profile_compatibility_flags: int
-    constraint_indicator_flags: int  # 48 bits
-    level_idc: int
-    max_sub_layers: int
-    temporal_id_nesting: bool
-    chroma_format_idc: int
-    bit_depth_luma: int
-    bit_depth_chroma: int
-    width: int
-    height: int
-
-
-def parse_sps(nal: bytes) -> HevcSps:
-    """Parse an H.265 SPS NAL unit (with its 2-byte header, emulation prevention included)."""
-    if nal_type(nal) != NAL_SPS:
-        raise Mp4Error("H.265 SPS: not an SPS NAL unit")
-    br = BitReader(unescape_rbsp(nal[2:]), "H.265 SPS")
-    br.skip(4)  # sps_video_parameter_set_id
-    max_sub_layers_minus1 = br.u(3)
-    if max_sub_layers_minus1 > 6:
-        raise Mp4Error("H.265 SPS: sps_max_sub_layers_minus1 out of range")
-    nesting = br.flag()
-    profile_space = br.u(2)
-    tier = br.u(1)
-    profile_idc = br.u(5)
-    compat = br.u(32)
-    constraints = br.u(48)
-    level_idc = br.u(8)
-    present = [(br.flag(), br.flag()) for _ in range(max_sub_layers_minus1)]
-    if max_sub_layers_minus1 > 0:
-        br.skip(2 * (8 - max_sub_layers_minus1))  # reserved_zero_2bits
-    for profile_present, level_present in present:
-        if profile_present:
-            br.skip(88)
-        if level_present:
-            br.skip(8)
-    if br.ue() > 15:
-        raise Mp4Error("H.265 SPS: sps_seq_parameter_set_id out of range")
-    chroma_format_idc = br.ue()
-    if chroma_format_idc > 3:
-        raise Mp4Error(f"H.265 SPS: chroma_format_idc {chroma_format_idc} out of range")
-    separate_planes = br.flag() if chroma_format_idc == 3 else False
-    width = br.ue()
-    height = br.ue()
-    left = right = top = bottom = 0
-    if br.flag():  # conformance_window_flag
-        left, right, top, bottom = br.ue(), br.ue(), br.ue(), br.ue()
-    bit_depth_luma = br.ue() + 8
-    bit_depth_chroma = br.ue() + 8
-    if bit_depth_luma > 16 or bit_depth_chroma > 16:
-        raise Mp4Error("H.265 SPS: bit depth out of range")
-    if separate_planes or chroma_format_idc in (0, 3):
-        sub_w = sub_h = 1
-    else:
-        sub_w, sub_h = 2, 2 if chroma_format_idc == 1 else 1
-    width -= sub_w * (left + right)
-    height -= sub_h * (top + bottom)
-    if width <= 0 or height <= 0:
-        raise Mp4Error(f"H.265 SPS: conformance window leaves an empty picture ({width}x{height})")
-    if width > 0xFFFF or height > 0xFFFF:
-        raise Mp4Error(f"H.265 SPS: picture size {width}x{height} out of range")
-    return HevcSps(
-        profile_space,
-        tier,
-        profile_idc,
-        compat,
-        constraints,
-        level_idc,
-        max_sub_layers_minus1 + 1,
-        nesting,
-        chroma_format_idc,
-        bit_depth_luma,
-        bit_depth_chroma,
-        width,
-        height,
-    )
+__all__ = [
+    "NAL_PPS",
+    "NAL_PREFIX_SEI",
+    "NAL_SPS",
+    "NAL_SUFFIX_SEI",
+    "NAL_VPS",
+    "HevcDecoderConfig",
+    "HevcNalArray",
+    "HevcSps",
+    "nal_type",
+    "parse_sps",
+]
 
 
 @dataclass(frozen=True)
@@ -185,8 +110,7 @@ class HevcDecoderConfig:
         )
 
     def encode(self) -> bytes:
-        if self.length_size not in (1, 2, 4):
-            raise ValueError("hvcC: length_size must be 1, 2 or 4")
+        nal_config.check_length_size("hvcC", self.length_size)
         out = bytearray()
         out.append(1)
         out.append((self.profile_space << 6) | (self.tier_flag << 5) | self.profile_idc)
@@ -209,15 +133,13 @@ class HevcDecoderConfig:
         for array in self.arrays:
             out.append((int(array.complete) << 7) | array.nal_type)
             out += len(array.nalus).to_bytes(2, "big")
-            for nal in array.nalus:
-                out += len(nal).to_bytes(2, "big") + nal
+            out += nal_config.pack_nal_units(array.nalus)
         return bytes(out)
 
     @classmethod
     def parse(cls, payload: bytes) -> HevcDecoderConfig:
         cur = Cursor(payload, "hvcC")
-        if cur.u8("configurationVersion") != 1:
-            raise cur.fail("unsupported configurationVersion")
+        nal_config.read_version(cur)
         b = cur.u8()
         compat = cur.u32()
         constraints = cur.uint(6)
@@ -229,14 +151,12 @@ class HevcDecoderConfig:
         chroma_depth = (cur.u8() & 7) + 8
         avg_rate = cur.u16()
         packed = cur.u8()
-        length_size = (packed & 3) + 1
-        if length_size == 3:
-            raise cur.fail("lengthSizeMinusOne of 2 is not allowed")
+        length_size = nal_config.read_length_size(cur, packed)
         arrays = []
         for _ in range(cur.u8("numOfArrays")):
             head = cur.u8("array header")
             count = cur.u16("numNalus")
-            nalus = tuple(cur.take(cur.u16("nalUnitLength"), "NAL unit") for _ in range(count))
+            nalus = nal_config.read_nal_units(cur, count, "NAL unit")
             arrays.append(HevcNalArray(head & 0x3F, nalus, bool(head & 0x80)))
         return cls(
             profile_space=b >> 6,

@@ -10,19 +10,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from nvr.protocol.codecs.h264 import parse_sps as parse_avc_sps
+from nvr.protocol.codecs.h265 import NAL_SPS
+from nvr.protocol.codecs.h265 import parse_sps as parse_hevc_sps
+from nvr.protocol.codecs.jpeg import jpeg_dimensions
 from nvr.protocol.mp4.aac import (
     AudioSpecificConfig,
     EsDescriptor,
     parse_audio_specific_config,
 )
 from nvr.protocol.mp4.avc import AvcDecoderConfig
-from nvr.protocol.mp4.avc import parse_sps as parse_avc_sps
 from nvr.protocol.mp4.box import box, full_box, iter_boxes, type_name
 from nvr.protocol.mp4.cursor import Cursor
 from nvr.protocol.mp4.errors import Mp4Error
-from nvr.protocol.mp4.hevc import NAL_SPS, HevcDecoderConfig
-from nvr.protocol.mp4.hevc import parse_sps as parse_hevc_sps
-from nvr.protocol.mp4.jpeg import jpeg_dimensions
+from nvr.protocol.mp4.hevc import HevcDecoderConfig
 
 VIDE = b"vide"
 SOUN = b"soun"
@@ -160,7 +161,7 @@ def aac_entry(
         avg_bitrate=avg_bitrate,
     )
     esds = full_box(b"esds", 0, 0, es.encode())
-    return parse_sample_entry(_audio(b"mp4a", asc.channels or 2, asc.sample_rate, [esds]), SOUN)
+    return parse_sample_entry(_audio(b"mp4a", asc.channels or 2, asc.output_rate, [esds]), SOUN)
 
 
 def g711_entry(law: str, *, sample_rate: int = 8000, channels: int = 1) -> SampleEntry:
@@ -245,7 +246,7 @@ def parse_sample_entry(raw: bytes, handler: bytes) -> SampleEntry:
             es = EsDescriptor.parse(esds.rest())
             if fourcc == b"mp4a" and es.object_type == 0x40 and es.decoder_specific_info:
                 asc = parse_audio_specific_config(es.decoder_specific_info)
-                sample_rate = asc.sample_rate
+                sample_rate = asc.output_rate
                 channels = asc.channels or channels
         return SampleEntry(
             raw,

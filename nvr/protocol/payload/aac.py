@@ -9,8 +9,9 @@ refused: cameras never use it, and storing units out of order would corrupt the 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from nvr.protocol.codecs.aac import AacConfig, parse_audio_specific_config
+from nvr.protocol.codecs.bits import BitReader
 from nvr.protocol.payload.base import (
     BaseDepacketizer,
     HeaderExtension,
@@ -20,73 +21,17 @@ from nvr.protocol.payload.base import (
     fmtp_int,
     fmtp_params,
 )
-from nvr.protocol.payload.nal import BitReader
 
-_SAMPLE_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025,
-                 8000, 7350)  # fmt: skip
-# Object types whose decoder config starts with GASpecificConfig (frameLengthFlag first).
-_GA_TYPES = frozenset({1, 2, 3, 4, 6, 7, 17, 19, 20, 21, 22, 23})
-_LOW_DELAY_TYPES = frozenset({23, 39})  # 512/480-sample frames
-_SBR_PS_TYPES = frozenset({5, 29})
+__all__ = [
+    "AacConfig",
+    "AacDepacketizer",
+    "AacPacketizer",
+    "parse_audio_specific_config",
+    "parse_config_hex",
+]
+
 _MODE_DEFAULTS = {"aac-hbr": (13, 3, 3), "aac-lbr": (6, 2, 2)}
 _MAX_AU_SIZE_13 = (1 << 13) - 1
-
-
-@dataclass(frozen=True, slots=True)
-class AacConfig:
-    """An AudioSpecificConfig (ISO 14496-3 1.6.2.1), as the store's codec row needs it.
-
-    ``sample_rate`` is the core rate; ``extension_sample_rate`` the SBR output rate (HE-AAC with
-    explicit signalling); ``frame_length`` the samples per AU at the core rate.
-    """
-
-    object_type: int
-    sample_rate: int
-    channels: int
-    frame_length: int
-    extension_sample_rate: int | None
-    raw: bytes
-
-    def frame_duration(self, clock_rate: int) -> int:
-        """Duration of one AU in RTP clock units."""
-        return self.frame_length * clock_rate // self.sample_rate
-
-
-def parse_audio_specific_config(data: bytes) -> AacConfig:
-    """Decode the start of an AudioSpecificConfig; raises PayloadError if malformed."""
-    r = BitReader(data)
-
-    def object_type() -> int:
-        aot = r.u(5)
-        return 32 + r.u(6) if aot == 31 else aot
-
-    def sample_rate() -> int:
-        index = r.u(4)
-        if index == 15:
-            return r.u(24)
-        if index >= len(_SAMPLE_RATES):
-            raise PayloadError(f"reserved AAC sampling frequency index {index}")
-        return _SAMPLE_RATES[index]
-
-    aot = object_type()
-    rate = sample_rate()
-    channels = r.u(4)
-    ext_rate = None
-    if aot in _SBR_PS_TYPES:
-        ext_rate = sample_rate()
-        aot = object_type()
-        if aot == 22:
-            r.skip(4)  # extensionChannelConfiguration
-    frame_length = 1024
-    if aot in _GA_TYPES or aot in _LOW_DELAY_TYPES:
-        short = r.u(1)
-        if aot in _LOW_DELAY_TYPES:
-            frame_length = 480 if short else 512
-        else:
-            frame_length = 960 if short else 1024
-    if rate <= 0:
-        raise PayloadError("AAC sample rate 0")
-    return AacConfig(aot, rate, channels, frame_length, ext_rate, bytes(data))
 
 
 def parse_config_hex(value: str) -> AacConfig:
@@ -227,7 +172,7 @@ class AacPacketizer:
 
     def __init__(self, config: bytes, mtu: int = 1400, clock_rate: int | None = None) -> None:
         self.config = parse_audio_specific_config(config)
-        self.clock_rate = clock_rate or self.config.extension_sample_rate or self.config.sample_rate
+        self.clock_rate = clock_rate or self.config.output_rate
         if mtu < 5:
             raise ValueError(f"MTU {mtu} too small")
         self.mtu = mtu

@@ -15,13 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
-from nvr.protocol.errors import ProtocolError
+from nvr.protocol.errors import PayloadError
 
 BytesLike = bytes | bytearray | memoryview
-
-
-class PayloadError(ProtocolError):
-    """An access unit, codec configuration or fmtp value that cannot be used."""
 
 
 class UnsupportedPayloadError(PayloadError):

@@ -8,10 +8,11 @@ and packetizer here do the rest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
+from nvr.protocol.codecs.annexb import length_prefixed_to_nals
 from nvr.protocol.payload.base import BaseDepacketizer, HeaderExtension, PayloadError, PayloadPacket
-from nvr.protocol.payload.nal import ParameterSets, length_prefixed_to_nals
+from nvr.protocol.payload.nal import ParameterSets, parse_sprop
 
 _FU_START = 0x80
 _FU_END = 0x40
@@ -30,9 +31,26 @@ class NalSyntax:
     key_types: frozenset[int]  # NAL types that make an access unit a key frame
     sure_start_types: frozenset[int]  # AUD and the parameter set that starts a key frame
     param_kinds: dict[int, str]  # parameter-set NAL type -> "vps" | "sps" | "pps"
+    sprop_keys: tuple[str, ...]  # fmtp parameters carrying parameter sets, in decoding order
 
     def nal_type(self, first_byte: int) -> int:
         raise NotImplementedError
+
+    def is_key_nal(self, nal: bytes) -> bool:
+        """Whether decoding can start at this NAL unit (IDR; for H.265 any IRAP picture)."""
+        return self.nal_type(nal[0]) in self.key_types
+
+    def is_key_unit(self, data: bytes) -> bool:
+        """Whether a stored access unit (length-prefixed) holds a key picture."""
+        return any(self.is_key_nal(nal) for nal in length_prefixed_to_nals(data))
+
+    def parameter_sets(self, nals: Iterable[bytes]) -> ParameterSets:
+        """The parameter sets among ``nals`` (e.g. a stored key frame), by kind and id."""
+        return ParameterSetTable(self, nals).snapshot()
+
+    def sprop_parameter_sets(self, fmtp: Mapping[str, str]) -> list[bytes]:
+        """The parameter sets of the fmtp ``sprop-*`` parameters (keys already lower-case)."""
+        return [nal for key in self.sprop_keys for nal in parse_sprop(fmtp.get(key, ""))]
 
     def valid_single_type(self, t: int) -> bool:
         return t <= self.max_single_type
@@ -42,7 +60,7 @@ class NalSyntax:
         (-1 if none) can only be the first of an access unit; used to resynchronise."""
         raise NotImplementedError
 
-    def param_id(self, t: int, nal: bytes) -> int:
+    def param_id(self, nal: bytes) -> int:
         """The id of a parameter set, which decides whether a new one replaces an old one."""
         raise NotImplementedError
 
@@ -77,7 +95,7 @@ class ParameterSetTable:
             if kind is None:
                 continue
             try:
-                pid = syntax.param_id(t, nal)
+                pid = syntax.param_id(nal)
             except PayloadError:
                 pid = -1
             table = self._tables[kind]
@@ -105,18 +123,20 @@ class H26xDepacketizer(BaseDepacketizer):
     NAL unit that must begin an access unit (parameter set, AUD, SEI or the first slice of a
     picture) so that the remains of a damaged unit are never stored as a unit of their own.
     ``don`` enables the RFC 7798 DONL/DOND fields (``sprop-max-don-diff`` > 0); decoding order
-    is assumed to be transmission order.
+    is assumed to be transmission order. Parameter sets start from the fmtp ``sprop-*`` values;
+    bad ones are noted in ``stats.last_error`` and in-band parameter sets are waited for.
     """
 
-    def __init__(
-        self,
-        syntax: NalSyntax,
-        clock_rate: int = 90000,
-        parameter_sets: Iterable[bytes] = (),
-        don: bool = False,
-    ) -> None:
+    syntax: NalSyntax  # set by each codec's subclass
+
+    def __init__(self, fmtp: Mapping[str, str], clock_rate: int = 90000, don: bool = False) -> None:
         super().__init__(clock_rate)
-        self._syntax = syntax
+        syntax = self.syntax
+        try:
+            parameter_sets = syntax.sprop_parameter_sets(fmtp)
+        except PayloadError as exc:
+            parameter_sets = []
+            self.stats.last_error = str(exc)
         self._hl = syntax.header_len
         self._don = 2 if don else 0
         self._key_types = syntax.key_types
@@ -163,7 +183,7 @@ class H26xDepacketizer(BaseDepacketizer):
         if len(payload) <= hl - 1 or payload[0] & 0x80:
             self._malformed("forbidden bit set or payload shorter than the NAL header")
             return
-        syntax = self._syntax
+        syntax = self.syntax
         t = syntax.nal_type(payload[0])
         if self._parts is None:
             first = self._first_nal(payload, t)
@@ -200,7 +220,7 @@ class H26xDepacketizer(BaseDepacketizer):
         assert parts is not None
         parts.append(len(nal).to_bytes(4, "big"))
         parts.append(nal)
-        t = self._syntax.nal_type(nal[0])
+        t = self.syntax.nal_type(nal[0])
         if t in self._key_types:
             self._key = True
         elif t in self._param_kinds:
@@ -229,7 +249,7 @@ class H26xDepacketizer(BaseDepacketizer):
             self._malformed("fragmentation unit without data")
             return
         fu = payload[hl]
-        t = fu & self._syntax.fu_type_mask
+        t = fu & self.syntax.fu_type_mask
         parts = self._parts
         assert parts is not None
         start = hl + 1
@@ -241,7 +261,7 @@ class H26xDepacketizer(BaseDepacketizer):
             self._fu_index = len(parts)
             parts.append(b"")
             self._fu_type = t
-            self._fu_header = self._syntax.fu_nal_header(payload, t)
+            self._fu_header = self.syntax.fu_nal_header(payload, t)
             self._fu_size = hl
         elif self._fu_index is None or t != self._fu_type:
             self._malformed("fragmentation unit without its start")
@@ -262,7 +282,7 @@ class H26xDepacketizer(BaseDepacketizer):
     def _first_nal(self, payload: bytes, t: int) -> tuple[int, int]:
         """(type, first byte after its header) of the first NAL unit a packet starts; type -1
         for a fragment that is not a start."""
-        syntax = self._syntax
+        syntax = self.syntax
         hl = self._hl
         if t == syntax.fu_type:
             if len(payload) <= hl + 1 or not payload[hl] & _FU_START:
@@ -293,18 +313,18 @@ class H26xDepacketizer(BaseDepacketizer):
         if ts == self._gap_ts and not prev_marker:
             return False  # the unit the gap cut into
         t, body = first
-        if t < 0 or not self._syntax.starts_access_unit(t, body):
+        if t < 0 or not self.syntax.starts_access_unit(t, body):
             return False
         if self._start_types:
             return self._start_class(t) in self._start_types
         # Nothing learnt yet: at the very start any unit start will do; after a gap only a
         # type that nothing can precede but an AUD (the unit's parameter sets begin a key frame).
-        return self._fresh or t in self._syntax.sure_start_types
+        return self._fresh or t in self.syntax.sure_start_types
 
     def _start_class(self, t: int) -> int:
         """Slices of any type count as one kind of start: an IDR must be able to resynchronise
         a stream that so far began its units with P slices."""
-        return -2 if t <= self._syntax.max_vcl_type else t
+        return -2 if t <= self.syntax.max_vcl_type else t
 
     def _complete(self) -> None:
         parts = self._parts
@@ -341,19 +361,18 @@ class H26xPacketizer:
     """
 
     clock_rate = 90000
+    syntax: NalSyntax  # set by each codec's subclass, with encoding_name
+    encoding_name: str
 
     def __init__(
         self,
-        syntax: NalSyntax,
-        encoding_name: str,
         mtu: int = 1400,
         parameter_sets: Iterable[bytes] = (),
         repeat_parameter_sets: bool = True,
     ) -> None:
+        syntax = self.syntax
         if mtu < syntax.header_len + 2:
             raise ValueError(f"MTU {mtu} too small")
-        self._syntax = syntax
-        self.encoding_name = encoding_name
         self.mtu = mtu
         self.repeat_parameter_sets = repeat_parameter_sets
         self._sets = ParameterSetTable(syntax, parameter_sets)
@@ -367,7 +386,7 @@ class H26xPacketizer:
         self._sets.update(nals)
 
     def packetize(self, data: bytes) -> list[PayloadPacket]:
-        syntax = self._syntax
+        syntax = self.syntax
         hl = syntax.header_len
         nals = length_prefixed_to_nals(data)
         if not nals:
@@ -409,14 +428,14 @@ class H26xPacketizer:
         if len(group) == 1:
             out.append(PayloadPacket(group[0], False))
         elif group:
-            parts = [self._syntax.aggregation_header(group)]
+            parts = [self.syntax.aggregation_header(group)]
             for nal in group:
                 parts.append(len(nal).to_bytes(2, "big"))
                 parts.append(nal)
             out.append(PayloadPacket(b"".join(parts), False))
 
     def _fragment(self, nal: bytes, out: list[PayloadPacket]) -> None:
-        syntax = self._syntax
+        syntax = self.syntax
         hl = syntax.header_len
         prefix = syntax.fu_payload_header(nal)
         t = syntax.nal_type(nal[0])

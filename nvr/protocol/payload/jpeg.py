@@ -17,14 +17,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from nvr.protocol.payload.base import (
-    BaseDepacketizer,
-    Extension,
-    HeaderExtension,
-    PayloadError,
-    PayloadPacket,
-)
-from nvr.protocol.payload.jpeg_headers import (
+from nvr.protocol.codecs.jpeg import (
     DHT,
     DQT,
     DRI,
@@ -40,11 +33,18 @@ from nvr.protocol.payload.jpeg_headers import (
     dqt_segment,
     dri_segment,
     parse_jpeg,
-    quant_tables_for_q,
     sof_segment,
     sos_segment,
     split_segments,
 )
+from nvr.protocol.payload.base import (
+    BaseDepacketizer,
+    Extension,
+    HeaderExtension,
+    PayloadError,
+    PayloadPacket,
+)
+from nvr.protocol.payload.jpeg_headers import quant_tables_for_q
 
 _SOI = b"\xff\xd8"
 _EOI = b"\xff\xd9"
