@@ -1,0 +1,101 @@
+"""RTP and RTCP of one replay track: access units to packets with the 0xABAC extension.
+
+The replay extension (replay.md B.5) goes on the first packet of every access unit: the
+stored capture time as NTP, the C/E/D/T flags and the low byte of the PLAY's CSeq. The rest
+of the access unit is plain RTP, except JPEG packets that need the ONVIF JPEG extension: it is
+appended after the replay words (B.5.2), which then repeat the first packet's values without
+D (D would make a depacketizer drop the frame it is assembling).
+
+Sender reports take raw NTP/RTP values because replay with ``Rate-Control: no`` sends zeros
+(B.9). After the last access unit of a playback (T) an RTCP BYE follows, which is how
+RTP-only clients (FFmpeg) learn that the stream ended.
+"""
+
+from __future__ import annotations
+
+from nvr.playback.sequencer import RtpSequencer
+from nvr.protocol.onvif_replay import FLAG_C, FLAG_D, FLAG_E, FLAG_T, ReplayExtension
+from nvr.protocol.onvif_replay import build_replay_header as _replay_header
+from nvr.protocol.payload import Packetizer
+from nvr.protocol.rtcp import SDES_CNAME, Bye, Sdes, SdesChunk, SenderReport, build_rtcp
+from nvr.protocol.rtp import RtpExtension, build_rtp
+
+__all__ = ["TrackSender"]
+
+_U32 = 0xFFFFFFFF
+
+
+def _extension(
+    ntp: int, flags: int, cseq: int, jpeg_profile: int, jpeg_data: bytes
+) -> RtpExtension:
+    ext = ReplayExtension(
+        ntp,
+        bool(flags & FLAG_C),
+        bool(flags & FLAG_E),
+        bool(flags & FLAG_D),
+        bool(flags & FLAG_T),
+        cseq & 0xFF,
+        ReplayExtension.jpeg_words(jpeg_profile, jpeg_data),
+    )
+    return ext.to_extension()
+
+
+class TrackSender:
+    """Numbering (SSRC, sequence, timestamps via :class:`RtpSequencer`) and packetization of
+    one track of one session. ``index`` is the track's index in the session's sink."""
+
+    __slots__ = ("cname", "index", "media", "packetizer", "seq")
+
+    def __init__(
+        self,
+        index: int,
+        media: str,
+        payload_type: int,
+        clock_rate: int,
+        packetizer: Packetizer,
+        *,
+        cname: str = "nvr",
+    ) -> None:
+        self.index = index
+        self.media = media
+        self.packetizer = packetizer
+        self.seq = RtpSequencer(payload_type, clock_rate)
+        self.cname = cname.encode()
+
+    def packets(self, data: bytes, timestamp: int, ntp: int, flags: int, cseq: int) -> list[bytes]:
+        """The RTP packets of one stored access unit (PayloadError if it cannot be split)."""
+        seq = self.seq
+        pt, ssrc, n = seq.payload_type, seq.ssrc, seq.next_seq
+        out: list[bytes] = []
+        octets = 0
+        first = True
+        for p in self.packetizer.packetize(data):
+            ts = (timestamp + p.ts_offset) & _U32
+            if p.extension is not None:
+                ext = _extension(ntp, flags if first else flags & ~FLAG_D, cseq, *p.extension)
+                out.append(build_rtp(pt, n, ts, ssrc, p.payload, marker=p.marker, extension=ext))
+            elif first:
+                head = _replay_header(pt, n, ts, ssrc, ntp, flags, cseq, marker=p.marker)
+                out.append(head + p.payload)
+            else:
+                out.append(build_rtp(pt, n, ts, ssrc, p.payload, marker=p.marker))
+            first = False
+            n = (n + 1) & 0xFFFF
+            octets += len(p.payload)
+        seq.next_seq = n
+        seq.packet_count += len(out)
+        seq.octet_count += octets
+        return out
+
+    def report(self, ntp: int, rtp_timestamp: int, *, bye: bool = False) -> bytes:
+        """A compound SR + SDES CNAME (+ BYE) with the given NTP/RTP pair (zeros allowed)."""
+        seq = self.seq
+        packets: list[SenderReport | Sdes | Bye] = [
+            SenderReport(
+                seq.ssrc, ntp, rtp_timestamp & _U32, seq.packet_count & _U32, seq.octet_count & _U32
+            ),
+            Sdes([SdesChunk(seq.ssrc, [(SDES_CNAME, self.cname)])]),
+        ]
+        if bye:
+            packets.append(Bye([seq.ssrc]))
+        return build_rtcp(packets)
