@@ -35,7 +35,11 @@ class Event:
     property_operation: str | None = None
     """Initialized, Changed or Deleted for property events; None otherwise."""
     elements: tuple[tuple[str, Any], ...] = ()
-    """ElementItem name/value pairs (values are serialised by the SOAP layer)."""
+    """ElementItems of the Data group as (name, value). The value is an lxml element — the
+    single child of ``tt:ElementItem``, e.g. a ``tt:RecordingJobStateInformation`` element in
+    the tt namespace — or a zero-argument callable returning one, called when a notification
+    is written. The Event service copies the element for every message (it is never moved);
+    any other value cannot be written as XML and is left out (logged once per topic/item)."""
     seq: int = 0
 
     def source_dict(self) -> dict[str, str]:
