@@ -11,7 +11,7 @@ rendered here instead.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from enum import IntEnum
 from typing import Final
 
@@ -135,8 +135,14 @@ def as_onvif_fault(fault: BaseException) -> OnvifFault:
     return OnvifFault.receiver("Action", "Action Failed")
 
 
-def _subcode_texts(fault: OnvifFault) -> tuple[list[str], dict[str, str]]:
-    """The subcodes as QName texts, and the prefixes (beyond ``ter``) they need declared."""
+def _subcode_texts(
+    fault: OnvifFault, in_scope: Mapping[str | None, str] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The subcodes as QName texts, and the prefixes (beyond ``ter``) they need declared.
+
+    A namespace already bound where the fault lands (``in_scope``) keeps that prefix: lxml
+    drops a second declaration of the same namespace when the fault is appended there.
+    """
     texts: list[str] = []
     extra: dict[str, str] = {}
     for name in fault.subcodes:
@@ -146,22 +152,33 @@ def _subcode_texts(fault: OnvifFault) -> tuple[list[str], dict[str, str]]:
         if namespace == TER:
             texts.append(f"ter:{local}")
             continue
+        bound = next((p for p, uri in (in_scope or {}).items() if p and uri == namespace), None)
+        if bound is not None:
+            texts.append(f"{bound}:{local}")
+            continue
         prefix = next((p for p, ns in extra.items() if ns == namespace), f"ns{len(extra)}")
         extra[prefix] = namespace
         texts.append(f"{prefix}:{local}")
     return texts, extra
 
 
-def qname_prefixes(fault: OnvifFault) -> list[str]:
+def qname_prefixes(
+    fault: OnvifFault, in_scope: Mapping[str | None, str] | None = None
+) -> list[str]:
     """Prefixes used only inside QName values (namespace clean-up must keep them)."""
-    return ["ter", *_subcode_texts(fault)[1]]
+    texts, _ = _subcode_texts(fault, in_scope)
+    return ["ter", *dict.fromkeys(t.partition(":")[0] for t in texts)]
 
 
 def fault_element(
-    fault: OnvifFault, version: SoapVersion, env_prefix: str = "env"
+    fault: OnvifFault,
+    version: SoapVersion,
+    env_prefix: str = "env",
+    in_scope: Mapping[str | None, str] | None = None,
 ) -> etree._Element:
-    """The ``Fault`` element; ``env_prefix`` must be the envelope's prefix where it lands."""
-    texts, extra = _subcode_texts(fault)
+    """The ``Fault`` element; ``env_prefix`` must be the envelope's prefix where it lands,
+    ``in_scope`` the namespaces declared there."""
+    texts, extra = _subcode_texts(fault, in_scope)
     env = version.namespace
     root = etree.Element(clark(env, "Fault"), nsmap={env_prefix: env, "ter": TER, **extra})
     if version is SoapVersion.SOAP12:

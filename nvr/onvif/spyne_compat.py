@@ -49,7 +49,8 @@ class _OnvifFaultsMixin:
     ) -> None:
         env = self.soap_version.namespace
         prefix = next((p for p, uri in parent.nsmap.items() if uri == env and p), "env")
-        parent.append(fault_element(as_onvif_fault(inst), self.soap_version, prefix))
+        fault = as_onvif_fault(inst)
+        parent.append(fault_element(fault, self.soap_version, prefix, parent.nsmap))
 
     schema_validation_error_to_parent = fault_to_parent
 
@@ -62,7 +63,7 @@ class _OnvifFaultsMixin:
         keep: list[str] = []
         if ctx.out_error is not None:
             fault = as_onvif_fault(ctx.out_error)
-            keep = qname_prefixes(fault)
+            keep = qname_prefixes(fault, ctx.out_document.nsmap)
             if fault.action:
                 header = etree.Element(clark(self.soap_version.namespace, "Header"))
                 header.append(action_header(fault.action))
