@@ -8,10 +8,11 @@ Media never goes through that task: resources push into a per-session
 :class:`~nvr.playback.transport.SessionSink`.
 
 Transports: RTP/AVP/TCP interleaved, RTP/AVP UDP unicast, and the Apple HTTP tunnel (GET/POST
-paired by ``x-sessioncookie``) on the same port. Sessions time out unless refreshed by a request
-(any but TEARDOWN) or RTCP from the client; a connection that stays write-congested and silent
-longer than ``send_timeout`` is aborted and its sessions torn down, so a dead client never pins
-memory.
+paired by ``x-sessioncookie``) on the same port; other byte-stream carriers (RTSP over WebSocket,
+:mod:`nvr.playback.websocket`) plug in through :meth:`RtspServer.connection_protocol`. Sessions
+time out unless refreshed by a request (any but TEARDOWN) or RTCP from the client; a connection
+that stays write-congested and silent longer than ``send_timeout`` is aborted and its sessions
+torn down, so a dead client never pins memory.
 """
 
 from __future__ import annotations
@@ -222,10 +223,15 @@ class _Endpoint:
 
 
 class _Connection(asyncio.Protocol):
-    """One accepted TCP connection: plain RTSP, a tunnel GET (output) or a tunnel POST (input)."""
+    """One client byte stream: plain RTSP, a tunnel GET (output) or a tunnel POST (input).
 
-    def __init__(self, server: RtspServer) -> None:
+    Usually an accepted TCP connection; another carrier (RTSP over WebSocket) drives the same
+    protocol through its own transport, with ``http_tunnel=False``.
+    """
+
+    def __init__(self, server: RtspServer, *, http_tunnel: bool = True) -> None:
         self.server = server
+        self.http_tunnel = http_tunnel
         self.transport: asyncio.Transport | None = None
         self.channel: TcpChannel
         self.peer = ""
@@ -275,7 +281,7 @@ class _Connection(asyncio.Protocol):
         assert endpoint is not None
         cookie = tunnel_cookie(request)
         trailing = endpoint.parser.take_trailing_data()
-        if cookie is None or request.method not in ("GET", "POST"):
+        if not self.http_tunnel or cookie is None or request.method not in ("GET", "POST"):
             self._refuse(request, 400)
             return
         if request.method == "GET":
@@ -446,6 +452,17 @@ class RtspServer:
     @property
     def connection_count(self) -> int:
         return len(self._connections)
+
+    def connection_protocol(self, *, http_tunnel: bool = True) -> asyncio.Protocol:
+        """The protocol of one client byte stream that does not come from our listening socket.
+
+        The carrier calls ``connection_made`` with an :class:`asyncio.Transport` of its own
+        (``peername``/``sockname`` extra info, write buffer limits, pause/resume_writing on
+        the protocol), ``data_received`` with the client's bytes and ``connection_lost`` once at
+        the end; everything else (parsing, auth, sessions, reaping) is what TCP clients get.
+        ``http_tunnel=False`` refuses the Apple HTTP tunnel on that stream.
+        """
+        return _Connection(self, http_tunnel=http_tunnel)
 
     # -- request dispatch --------------------------------------------------------------------
 
@@ -899,13 +916,15 @@ class RtspServer:
         return True
 
     async def _reap(self) -> None:
-        """Once per interval: expire sessions, abort stalled or idle connections."""
-        interval = max(0.05, min(1.0, self.session_timeout / 4))
-        idle_limit = max(2 * self.session_timeout, 10)
+        """Once per interval: expire sessions, abort stalled or idle connections.
+
+        ``session_timeout`` may change while serving (ONVIF SetReplayConfiguration): new
+        sessions get the new value, and the reaper's pace follows it.
+        """
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(0.05, min(1.0, self.session_timeout / 4)))
             try:
-                self._reap_once(idle_limit)
+                self._reap_once(max(2 * self.session_timeout, 10))
             except Exception:
                 log.exception("RTSP reaper failed")
 

@@ -45,7 +45,11 @@ class RtspTestClient:
         if rcvbuf is not None:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.connect((host, port))
-        self.base = f"rtsp://{host}:{port}"
+        self._start(f"rtsp://{host}:{port}")
+
+    def _start(self, base: str) -> None:
+        """Client state, whatever carries the bytes (a subclass may carry them otherwise)."""
+        self.base = base
         self.parser = RtspParser()
         self.cseq = 0
         self.frames: list[tuple[float, InterleavedFrame]] = []
@@ -93,12 +97,21 @@ class RtspTestClient:
 
     def pump(self, timeout: float) -> bool:
         """Read what arrives within ``timeout``; False on EOF."""
+        data = self._receive(timeout)
+        if data is None:
+            return False
+        if data:
+            self._consume(data)
+        return True
+
+    def _receive(self, timeout: float) -> bytes | None:
+        """What arrived within ``timeout`` (``b""`` if nothing did); None on EOF."""
         ready, _, _ = select.select([self.sock], [], [], max(timeout, 0))
         if not ready:
-            return True
-        data = self.sock.recv(262144)
-        if not data:
-            return False
+            return b""
+        return self.sock.recv(262144) or None
+
+    def _consume(self, data: bytes) -> None:
         now = time.monotonic()
         self.parser.feed(data)
         for event in self.parser:
@@ -107,7 +120,6 @@ class RtspTestClient:
             elif isinstance(event, Response):
                 cseq = event.cseq
                 self.responses[cseq if cseq is not None else -1] = event
-        return True
 
     def wait_response(self, cseq: int, timeout: float = 10) -> Response:
         deadline = time.monotonic() + timeout
