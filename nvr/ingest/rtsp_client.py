@@ -35,6 +35,7 @@ import logging
 import random
 import secrets
 import socket
+import struct
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -115,6 +116,11 @@ _REDIRECTS: Final = frozenset((301, 302, 303, 305, 307, 308))
 _TUNNEL_CONTENT_LENGTH: Final = 32767
 _MAX_SDP: Final = 256 * 1024
 _TRANSPORTS: Final = ("tcp", "udp", "http")
+_IN_ORDER: Final = SeqStatus.IN_ORDER
+_unpack_rtp_header: Final = struct.Struct("!BBHII").unpack_from
+_MAX_FRAME: Final = 4 + 0xFFFF  # an interleaved frame: "$", channel, length, payload
+_RECEIVE_BUFFER: Final = 2 * _MAX_FRAME
+_SHORT_REST: Final = 4096  # an incomplete frame this short moves to the front at once
 
 
 # --- errors ----------------------------------------------------------------------------------
@@ -443,28 +449,38 @@ class Track:
         if not client._playing:
             client._early(self.receive_rtp, data, wall_us, mono_ns)
             return
-        try:
-            packet = parse_rtp(data)
-        except ProtocolError:
-            self.malformed_rtp += 1
-            client._note("malformed-rtp", "dropping malformed RTP packets on track %d", self.index)
+        # The plain header (version 2, no padding, extension or CSRC) is parsed right here,
+        # exactly as parse_rtp() does it; anything else goes through parse_rtp().
+        if len(data) >= 12 and data[0] == 0x80:
+            _, b1, sequence, timestamp, ssrc = _unpack_rtp_header(data)
+            packet = RtpPacket(b1 & 0x7F, sequence, timestamp, ssrc, data[12:], b1 > 127)
+        else:
+            try:
+                packet = parse_rtp(data)
+            except ProtocolError:
+                self.malformed_rtp += 1
+                client._note(
+                    "malformed-rtp", "dropping malformed RTP packets on track %d", self.index
+                )
+                return
+            sequence, timestamp, ssrc = packet.sequence, packet.timestamp, packet.ssrc
+        if ssrc != self.ssrc and not self._new_ssrc(ssrc):
             return
-        if packet.ssrc != self.ssrc and not self._new_ssrc(packet.ssrc):
-            return
-        if not self.started and self.rtp_info is not None and self._stale(packet.sequence):
+        if not self.started and self.rtp_info is not None and self._stale(sequence):
             return
         stats = self.stats
         assert stats is not None
-        status = stats.on_rtp(packet.sequence, packet.timestamp, mono_ns // 1000).status
-        if status is SeqStatus.DUPLICATE:
-            self.duplicates += 1
-            return
-        if status is SeqStatus.RESYNC:
-            client._note(
-                f"resync-{self.index}",
-                "track %d: sequence numbers jumped; the camera restarted its numbering",
-                self.index,
-            )
+        status = stats.on_rtp_status(sequence, timestamp, mono_ns // 1000)
+        if status is not _IN_ORDER:
+            if status is SeqStatus.DUPLICATE:
+                self.duplicates += 1
+                return
+            if status is SeqStatus.RESYNC:
+                client._note(
+                    f"resync-{self.index}",
+                    "track %d: sequence numbers jumped; the camera restarted its numbering",
+                    self.index,
+                )
         self.packets += 1
         self.octets += len(data)
         client._last_rtp = mono_ns
@@ -585,8 +601,15 @@ def _drop_sr(track: int, report: SenderReport, wall_us: int, mono_ns: int) -> No
 # --- connections -----------------------------------------------------------------------------
 
 
-class _RtspConnection(asyncio.Protocol):
-    """The RTSP TCP connection (or the tunnel's GET half): bytes in, parsed events out."""
+class _RtspConnection(asyncio.BufferedProtocol):
+    """The RTSP TCP connection (or the tunnel's GET half): bytes in, parsed events out.
+
+    The socket reads into one receive buffer that lives as long as the connection, so a read
+    allocates nothing. ``buffer[start:end]`` holds what the client has not consumed yet: at
+    most one incomplete interleaved frame, moved to the front before the next read when it is
+    short (the usual case: a packet cut by the read) or the free tail is, so reads stay in the
+    first pages of the buffer.
+    """
 
     def __init__(self, client: RtspClient) -> None:
         self.client = client
@@ -594,13 +617,32 @@ class _RtspConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.broken = False  # the byte stream is out of sync: no more requests on it
         self.lost = False
+        self.buffer = bytearray(_RECEIVE_BUFFER)
+        self.view = memoryview(self.buffer)
+        self.start = 0
+        self.end = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
-        self.client._data_received(self, data)
+    def get_buffer(self, sizehint: int) -> memoryview:
+        start, end = self.start, self.end
+        if start == end:
+            self.start = self.end = start = end = 0
+        elif start and (end - start <= _SHORT_REST or len(self.buffer) - end < _MAX_FRAME):
+            n = end - start  # an incomplete frame: less than _MAX_FRAME bytes
+            if start >= n:  # source and destination do not overlap
+                self.buffer[:n] = self.view[start:end]
+            else:
+                self.buffer[:n] = bytes(self.view[start:end])
+            self.start, self.end = 0, n
+            end = n
+        return self.view[end:]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.end += nbytes
+        self.client._buffer_received(self)
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost reports it
@@ -1029,8 +1071,50 @@ class RtspClient:
         post.transport.write(base64.b64encode(data))
         return True
 
-    def _data_received(self, conn: _RtspConnection, data: bytes) -> None:
-        """Every byte from the server passes here: frames are dispatched inline."""
+    def _buffer_received(self, conn: _RtspConnection) -> None:
+        """Bytes landed in the connection's receive buffer: the per-packet path.
+
+        While the parser is idle, whole ``$`` frames are sliced straight out of the buffer and
+        dispatched in one tight loop (no parser events, no intermediate copies); from the first
+        byte that is not a whole frame on (an RTSP message, a frame cut by the read is simply
+        left for the next read), everything goes through the parser until it is idle again.
+        """
+        buf = conn.buffer
+        pos = conn.start
+        end = conn.end
+        if conn.parser.idle:
+            view = conn.view
+            channels = self._channels
+            wall_us = mono_ns = 0
+            while end - pos >= 4:
+                if buf[pos] != 0x24:
+                    break
+                stop = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
+                if stop > end:
+                    conn.start = pos
+                    return
+                if not wall_us:
+                    wall_us = time.time_ns() // 1000
+                    mono_ns = time.monotonic_ns()
+                handler = channels[buf[pos + 1]]
+                try:
+                    if handler is not None:
+                        handler(bytes(view[pos + 4 : stop]), wall_us, mono_ns)
+                    else:
+                        self._unassigned(buf[pos + 1])
+                except Exception as exc:  # the sink's own failure ends the session, unchanged
+                    conn.start = stop
+                    self._fail(exc)
+                    return
+                pos = stop
+            if end - pos < 4 and (pos == end or buf[pos] == 0x24):
+                conn.start = pos  # nothing, or the start of a frame header
+                return
+        conn.start = conn.end = 0
+        self._data_received(conn, conn.view[pos:end])
+
+    def _data_received(self, conn: _RtspConnection, data: bytes | memoryview) -> None:
+        """Bytes for the parser: RTSP messages, and frames while a message is incomplete."""
         parser = conn.parser
         parser.feed(data)
         channels = self._channels
@@ -1047,6 +1131,11 @@ class RtspClient:
                     conn.transport.abort()
                 return
             if event is None:
+                rest = parser.take_partial_frame()  # back to the fast path of _buffer_received
+                if rest:
+                    n = len(rest)
+                    conn.buffer[:n] = rest
+                    conn.start, conn.end = 0, n
                 return
             try:
                 if type(event) is InterleavedFrame:

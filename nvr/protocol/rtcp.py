@@ -20,6 +20,8 @@ from nvr.protocol.errors import ProtocolError
 from nvr.protocol.ntp import ntp_middle32, us_to_ntp_short
 from nvr.protocol.rtp import JitterEstimator, SeqStatus, SequenceTracker, SeqUpdate
 
+_IN_ORDER = SeqStatus.IN_ORDER
+
 __all__ = [
     "PT_APP",
     "PT_BYE",
@@ -457,6 +459,37 @@ class ReceptionStatistics:
         if status is not SeqStatus.DUPLICATE and status is not SeqStatus.JUMP:
             self.jitter.update(rtp_timestamp, arrival_us)
         return upd
+
+    def on_rtp_status(self, sequence: int, rtp_timestamp: int, arrival_us: int) -> SeqStatus:
+        """:meth:`on_rtp` returning only the status: the per-packet call of a receiver.
+
+        The next expected packet (nearly every packet) is handled inline with a few integer
+        operations, with exactly the results of :meth:`SequenceTracker.update` and
+        :meth:`JitterEstimator.update`; everything else goes through :meth:`on_rtp`.
+        """
+        tr = self.tracker
+        max_ext = tr.max_ext
+        if max_ext is None or (sequence - max_ext) & 0xFFFF != 1 or tr.max_dropout <= 1:
+            return self.on_rtp(sequence, rtp_timestamp, arrival_us).status
+        tr.max_ext = max_ext + 1
+        tr._window = ((tr._window << 1) | 1) & tr._mask
+        tr.received += 1
+        tr._bad_seq = -1
+        jit = self.jitter
+        transit = arrival_us * jit.clock_rate // 1_000_000 - rtp_timestamp
+        last = jit._last_transit
+        jit._last_transit = transit
+        if last is not None:
+            d = transit - last
+            if d < 0:
+                d = -d
+            if d >= 0x8000_0000:  # the difference wraps as 32-bit timestamps do
+                d = (transit - last + 0x8000_0000) % 0x1_0000_0000 - 0x8000_0000
+                if d < 0:
+                    d = -d
+            j16 = jit._j16
+            jit._j16 = j16 + d - ((j16 + 8) >> 4)
+        return _IN_ORDER
 
     def on_sender_report(self, sr: SenderReport, arrival_us: int) -> None:
         """Remember the source's latest SR for the LSR/DLSR fields."""

@@ -507,6 +507,16 @@ class RtspParser:
         return len(self._buffer) - self._pos
 
     @property
+    def idle(self) -> bool:
+        """True between events: nothing buffered, no body outstanding, no error, not switched.
+
+        A shell that frames interleaved packets itself (from its own receive buffer) may do so
+        exactly while the parser is idle, and feeds it from the first byte that is not a whole
+        ``$`` frame; the events come out the same as if every byte had been fed.
+        """
+        return self._plain and self._pos == len(self._buffer)
+
+    @property
     def switched(self) -> bool:
         """True once an HTTP request stopped RTSP parsing (see the class docstring)."""
         return self._switched
@@ -542,6 +552,20 @@ class RtspParser:
         self._pos = 0
         self._scanned = 0
         return data
+
+    def take_partial_frame(self) -> bytes:
+        """If all that is buffered is the start of a ``$`` frame (no message outstanding),
+        hand it over and become :attr:`idle`; otherwise return ``b""`` and change nothing.
+
+        The counterpart of :attr:`idle` for a shell that frames packets itself: after a message
+        it takes the stream back at a frame boundary instead of feeding every later byte."""
+        buf = self._buffer
+        pos = self._pos
+        if not self._plain or pos == len(buf) or buf[pos] != 0x24:
+            return b""
+        if len(buf) - pos >= 4 and pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3]) <= len(buf):
+            return b""  # a whole frame: next_event() returns it
+        return self.take_trailing_data()
 
     def __iter__(self) -> Iterator[Event]:
         """Yield every event available now."""

@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from nvr.protocol.codecs.annexb import length_prefixed_to_nals
-from nvr.protocol.payload.base import BaseDepacketizer, HeaderExtension, PayloadError, PayloadPacket
+from nvr.protocol.payload.base import (
+    AccessUnit,
+    BaseDepacketizer,
+    BytesLike,
+    HeaderExtension,
+    PayloadError,
+    PayloadPacket,
+)
 from nvr.protocol.payload.nal import ParameterSets, parse_sprop
 
 _FU_START = 0x80
@@ -156,6 +163,52 @@ class H26xDepacketizer(BaseDepacketizer):
         self._first_type = -1  # type of the first NAL unit of the unit being assembled
         self._start_types: set[int] = set()  # types that began complete units so far
         self._fresh = True  # no gap yet
+        # For push()'s fast path: first payload bytes of a fragmentation unit packet (forbidden
+        # bit clear), and the FU header bits that must equal _fu_type in a continuation.
+        self._fu_first = bytes(
+            1 if not b & 0x80 and syntax.nal_type(b) == syntax.fu_type else 0 for b in range(256)
+        )
+        self._fu_cont_mask = _FU_START | syntax.fu_type_mask
+
+    def push(
+        self,
+        payload: BytesLike,
+        marker: bool,
+        timestamp: int,
+        seq: int,
+        extension: HeaderExtension | None = None,
+    ) -> list[AccessUnit]:
+        """See :meth:`BaseDepacketizer.push`. The next fragment of the NAL unit being assembled
+        (most packets of a video frame) takes a short path with the same outcome."""
+        hl = self._hl
+        if (
+            self._fu_index is not None
+            and type(payload) is bytes
+            and timestamp == self._ts
+            and (seq - self._last_seq) & 0xFFFF == 1  # type: ignore[operator]
+            and len(payload) > hl + 1
+            and self._fu_first[payload[0]]
+            and payload[hl] & self._fu_cont_mask == self._fu_type
+        ):
+            self.stats.packets += 1
+            self._last_seq = seq
+            self._prev_ts = timestamp
+            self._prev_marker = marker
+            frag = payload[hl + 1 :]
+            parts = self._parts
+            assert parts is not None
+            parts.append(frag)
+            self._fu_size += len(frag)
+            if payload[hl] & _FU_END:
+                self._end_fragments(parts)
+            if marker and self._parts is not None:
+                self._complete()
+            out = self._out
+            if not out:
+                return []
+            self._out = []
+            return out
+        return BaseDepacketizer.push(self, payload, marker, timestamp, seq, extension)
 
     @property
     def parameter_sets(self) -> ParameterSets:
@@ -266,18 +319,23 @@ class H26xDepacketizer(BaseDepacketizer):
         elif self._fu_index is None or t != self._fu_type:
             self._malformed("fragmentation unit without its start")
             return
-        frag = memoryview(payload)[start:]
+        frag = payload[start:]
         parts.append(frag)
         self._fu_size += len(frag)
         if fu & _FU_END:
-            index = self._fu_index
-            assert index is not None
-            parts[index] = self._fu_size.to_bytes(4, "big") + self._fu_header
-            self._fu_index = None
-            if t in self._key_types:
-                self._key = True
-            elif t in self._param_kinds:
-                self._params.append(self._fu_header + b"".join(parts[index + 1 :]))
+            self._end_fragments(parts)
+
+    def _end_fragments(self, parts: list[bytes | memoryview]) -> None:
+        """The last fragment is in: fill in the NAL unit's length and header."""
+        index = self._fu_index
+        assert index is not None
+        parts[index] = self._fu_size.to_bytes(4, "big") + self._fu_header
+        self._fu_index = None
+        t = self._fu_type
+        if t in self._key_types:
+            self._key = True
+        elif t in self._param_kinds:
+            self._params.append(self._fu_header + b"".join(parts[index + 1 :]))
 
     def _first_nal(self, payload: bytes, t: int) -> tuple[int, int]:
         """(type, first byte after its header) of the first NAL unit a packet starts; type -1
