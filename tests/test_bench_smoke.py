@@ -28,7 +28,7 @@ def run_bench(script: str, database_url: str, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("script", ["store_write.py", "store_read.py"])
+@pytest.mark.parametrize("script", ["store_write.py", "store_read.py", "replay.py"])
 def test_help(script: str) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / script), "--help"], capture_output=True, text=True
@@ -54,4 +54,14 @@ def test_store_read_bench(database_url: str, tmp_path: Path) -> None:
     for row in ("seek, cold index cache", "seek, warm index cache", "backward GOPs", "forward"):
         assert row in out, out
     assert "15,000 frames" in out
+    assert not any(tmp_path.iterdir()), "the benchmark left files behind"
+
+
+def test_replay_bench(database_url: str, tmp_path: Path) -> None:
+    out = run_bench(
+        "replay.py", database_url, "--minutes", "5", "--hd-minutes", "1", "--seeks", "10",
+        "--sessions", "3", "--hold", "1", "--fast-seconds", "10", "--dir", str(tmp_path),
+    )  # fmt: skip
+    for row in ("random times of day", "3 x 1x", "Rate-Control no, 1 session", "raw read"):
+        assert row in out, out
     assert not any(tmp_path.iterdir()), "the benchmark left files behind"

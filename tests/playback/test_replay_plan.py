@@ -63,6 +63,14 @@ def test_reverse_with_decreasing_range() -> None:
     assert not plan.with_audio and not plan.rate_control
 
 
+def test_reverse_to_the_ntp_epoch_goes_back_to_the_beginning() -> None:
+    """GStreamer's rtspsrc (Debian 12) sends an open reverse range as ``<start>-19000101T000000Z``:
+    a lower bound before all data, so replay runs back to the oldest GOP (no 457)."""
+    plan = make_plan(request(Range=f"clock={clock(10.5)}-19000101T000000Z", Scale="-1"), EXTENT)
+    assert plan.reverse and plan.start_us == T0 + 10_500_000
+    assert plan.end_us is not None and plan.end_us < EXTENT.start_us
+
+
 @pytest.mark.parametrize(
     ("headers", "why"),
     [
