@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -183,25 +184,80 @@ class Garbage(Base):
     created_us: Mapped[int] = mapped_column(BigInteger)
 
 
+class EventTopic(Base):
+    """A topic seen in the event index: events refer to it by id, so rows and indexes stay
+    small and a topic filter becomes a short list of ids (the table holds tens of rows)."""
+
+    __tablename__ = "event_topics"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(512), unique=True)
+    """``tns1:Root/Child`` for ONVIF topics; other namespaces keep the producer's prefix."""
+    is_property: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Property events were seen: a candidate for virtual start-state events."""
+
+
 class Event(Base):
-    """The recording-event index searched by FindEvents (history and metadata events)."""
+    """The recording-event index searched by FindEvents (history and metadata events).
+
+    Every index ends in ``id`` so pages are keyset-paginated on ``(time_us, id)``: globally,
+    per recording or per topic (nvr/search/queries.py picks one), and per track for deletes.
+    """
 
     __tablename__ = "events"
     __table_args__ = (
-        Index("ix_events_time", "time_us"),
-        Index("ix_events_recording_time", "recording_id", "time_us"),
-        Index("ix_events_topic_time", "topic", "time_us"),
+        Index("ix_events_time_id", "time_us", "id"),
+        Index("ix_events_recording_time_id", "recording_id", "time_us", "id"),
+        Index("ix_events_topic_time_id", "topic_id", "time_us", "id"),
+        Index("ix_events_track_time", "track_id", "time_us"),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
     track_id: Mapped[int | None] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
     time_us: Mapped[int] = mapped_column(BigInteger)
-    topic: Mapped[str] = mapped_column(String(512))
+    topic_id: Mapped[int] = mapped_column(ForeignKey("event_topics.id"))
     is_property: Mapped[bool] = mapped_column(Boolean, default=False)
     property_operation: Mapped[str | None] = mapped_column(String(16))
     source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     message_xml: Mapped[str | None] = mapped_column(Text)
+    """The ``tt:Message`` as recorded when it has more than simple items (ElementItems, a
+    metadata document's own rendering); None: rebuilt from the columns."""
+
+
+class PtzPosition(Base):
+    """A PTZ position recorded in a metadata track (tt:PTZStatus), for FindPTZPosition."""
+
+    __tablename__ = "ptz_positions"
+    __table_args__ = (
+        Index("ix_ptz_positions_recording_time_id", "recording_id", "time_us", "id"),
+        Index("ix_ptz_positions_track_time", "track_id", "time_us"),
+    )
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    track_id: Mapped[int] = mapped_column(ForeignKey("tracks.id", ondelete="CASCADE"))
+    time_us: Mapped[int] = mapped_column(BigInteger)
+    pan: Mapped[float | None] = mapped_column(Float)
+    tilt: Mapped[float | None] = mapped_column(Float)
+    zoom: Mapped[float | None] = mapped_column(Float)
+    pan_tilt_space: Mapped[str | None] = mapped_column(String(256))
+    """None: the generic position space (what nearly every camera reports)."""
+    zoom_space: Mapped[str | None] = mapped_column(String(256))
+
+
+class MetadataIndexMark(Base):
+    """How far the search indexer has read a metadata track, and what it found there."""
+
+    __tablename__ = "metadata_index_marks"
+    track_id: Mapped[int] = mapped_column(
+        ForeignKey("tracks.id", ondelete="CASCADE"), primary_key=True
+    )
+    until_us: Mapped[int] = mapped_column(BigInteger)
+    """End of the last indexed document: documents at or after it are new."""
+    has_ptz: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_analytics: Mapped[bool] = mapped_column(Boolean, default=False)
+    has_events: Mapped[bool] = mapped_column(Boolean, default=False)
+    ptz_spaces: Mapped[str] = mapped_column(String(2048), default="")
+    """Space-separated PTZ space URIs seen (tt:MetadataAttributes/@PtzSpaces)."""
 
 
 class User(Base):
