@@ -9,14 +9,22 @@ the rows of segments and runs that were born during the outage. Nothing here blo
 thread: in the writer service the committer runs on its own thread.
 
 Ownership: ``RunState``/``SegmentState`` fields above the marker are written by the writer thread
-only; ``db_id``, ``fd_closed`` and ``synced_bytes`` by the committer only.
+only; ``db_id``, ``fd_closed`` and ``synced_bytes`` by the committer only; ``digest`` guards
+itself with a lock.
+
+Checksums: a segment's SHA-256 is not computed on the writer thread frame by frame: a
+:class:`SegmentDigest` hashes the written frames on the writer service's hasher thread, and the
+writer thread hashes the rest when it finishes the segment, so a closed segment's checksum is
+complete before its final snapshot exists, as before.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,6 +41,55 @@ from nvr.store.storage_dirs import DirHandle
 from nvr.store.types import IndexStatus, SampleEntrySpec, now_us
 
 log = logging.getLogger(__name__)
+
+
+class SegmentDigest:
+    """The SHA-256 of a segment's bytes, computed behind the writer thread.
+
+    The writer thread hands over the frames it has written in batches (:meth:`add`: lists it
+    does not touch again); the hasher thread hashes them (:meth:`drain`); finishing the segment
+    hashes whatever is left, on the writer thread (:meth:`finish`). Batches are hashed in
+    order, under a lock, by whichever thread gets to them. A batch is joined and hashed in one
+    call: ``hashlib`` releases the GIL for it, so hashing runs in parallel with the writer,
+    where a call per frame would take the GIL back after every frame.
+    """
+
+    __slots__ = ("_batches", "_hash", "_lock")
+
+    def __init__(self) -> None:
+        self._hash = hashlib.sha256()
+        self._lock = threading.Lock()
+        self._batches: deque[list[bytes]] = deque()
+
+    def add(self, frames: list[bytes]) -> None:
+        """Queue frames written after those already added (writer thread)."""
+        self._batches.append(frames)
+
+    @property
+    def backlog(self) -> int:
+        """Batches added and not hashed yet."""
+        return len(self._batches)
+
+    def drain(self) -> None:
+        """Hash every batch added so far."""
+        with self._lock:
+            self._drain()
+
+    def finish(self, frames: list[bytes]) -> str:
+        """The hex digest of everything added, then ``frames`` (writer thread)."""
+        with self._lock:
+            self._drain()
+            self._hash.update(b"".join(frames))
+            return self._hash.hexdigest()
+
+    def close(self) -> None:
+        """Forget what is not hashed yet (the segment is dropped)."""
+        self._batches.clear()
+
+    def _drain(self) -> None:
+        batches, update = self._batches, self._hash.update
+        while batches:
+            update(b"".join(batches.popleft()))
 
 
 class RunState:
@@ -77,6 +134,7 @@ class SegmentState:
         "created_dirs",
         "cut_pts",
         "db_id",
+        "digest",
         "dir",
         "encoder",
         "end_us",
@@ -85,7 +143,8 @@ class SegmentState:
         "fd_closed",
         "final",
         "frames",
-        "hasher",
+        "hash_at",
+        "hash_frames",
         "key_frames",
         "last_time_us",
         "offset",
@@ -113,7 +172,6 @@ class SegmentState:
         start_us: int,
         cut_pts: int,
         created_dirs: tuple[Path, ...],
-        hasher: object,
     ) -> None:
         self.track_id = track_id
         self.run = run
@@ -126,7 +184,11 @@ class SegmentState:
         self.start_us = start_us
         self.cut_pts = cut_pts
         self.created_dirs = created_dirs
-        self.hasher = hasher
+        self.digest = SegmentDigest()
+        self.hash_frames: list[bytes] = []
+        """Frames written and not yet handed to ``digest``."""
+        self.hash_at = 0
+        """The offset at which ``hash_frames`` are handed over."""
         self.encoder = FrameIndexEncoder()
         self.offset = 0
         self.pts = 0

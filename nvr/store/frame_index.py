@@ -12,8 +12,10 @@ append-only, so the writer extends a blob without re-encoding it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 
 
 class FrameIndexError(ValueError):
@@ -64,9 +66,17 @@ class FrameIndexEncoder:
     def append(self, size: int, duration: int, key: bool) -> None:
         if size < 0 or duration < 0:
             raise FrameIndexError(f"negative size {size} or duration {duration}")
-        _put_varint(self._buf, _zigzag(duration - self._prev_duration))
-        _put_varint(self._buf, (size << 1) | int(key))
-        self._prev_duration = duration
+        buf = self._buf
+        if duration == self._prev_duration:  # the common case: one zero byte
+            buf.append(0)
+        else:
+            _put_varint(buf, _zigzag(duration - self._prev_duration))
+            self._prev_duration = duration
+        value = (size << 1) | 1 if key else size << 1
+        while value >= 0x80:  # _put_varint, inlined: this runs for every frame written
+            buf.append((value & 0x7F) | 0x80)
+            value >>= 7
+        buf.append(value)
         self.frames += 1
 
     @property
@@ -137,3 +147,67 @@ def decode_more(blob: bytes, state: DecodeState) -> Iterator[FrameInfo]:
 
 def decode_all(blob: bytes) -> list[FrameInfo]:
     return list(decode(blob))
+
+
+_VARINT = re.compile(rb"[\x80-\xff]*[\x00-\x7f]")
+"""One LEB128 varint: continuation bytes, then a final byte below 0x80."""
+
+_LONG_VARINT = re.compile(rb"[\x80-\xff]{9}")
+"""Longer varints (never written) go through :func:`decode_more`, which knows the limits."""
+
+
+def _varint_value(token: bytes) -> int:
+    value = shift = 0
+    for b in token:
+        value |= (b & 0x7F) << shift
+        shift += 7
+    return value
+
+
+def decode_columns(
+    blob: bytes, state: DecodeState
+) -> tuple[list[int], list[int], list[int], list[int], bytes] | None:
+    """The frames of ``blob`` past ``state`` in bulk, as columns ``(offsets, sizes, durations,
+    pts, keys)`` (``keys``: one 0/1 byte a frame), advancing ``state``: what
+    :func:`decode_more` yields, without an object per frame. None (``state`` untouched) when
+    the new part is not a plain sequence of whole frames: then :func:`decode_more` must do
+    it, and raise where it is corrupt."""
+    pos, end = state.pos, len(blob)
+    if pos >= end:
+        return [], [], [], [], b""
+    if blob[-1] & 0x80 or _LONG_VARINT.search(blob, pos):
+        return None  # ends inside a varint, or an overlong one
+    # The blob ends with a final byte, so the tokens cover every byte from ``pos`` on.
+    tokens = _VARINT.findall(blob, pos)
+    if len(tokens) & 1:
+        return None  # half a frame
+    values = [
+        t[0]
+        if (width := len(t)) == 1
+        else (t[0] & 0x7F) | (t[1] << 7)
+        if width == 2
+        else (t[0] & 0x7F) | ((t[1] & 0x7F) << 7) | (t[2] << 14)
+        if width == 3
+        else _varint_value(t)
+        for t in tokens
+    ]
+    deltas = values[0::2]
+    size_keys = values[1::2]
+    n = len(deltas)
+    if not any(deltas[1:]):  # the duration is constant after the first frame
+        first = state.duration + _unzigzag(deltas[0])
+        durations = [first] * n
+    else:
+        durations = list(accumulate(map(_unzigzag, deltas), initial=state.duration))[1:]
+    if min(durations) < 0:
+        return None
+    sizes = [v >> 1 for v in size_keys]
+    keys = bytes([v & 1 for v in size_keys])
+    offsets = list(accumulate(sizes, initial=state.offset))
+    pts = list(accumulate(durations, initial=state.pts))
+    state.pos = end
+    state.offset = offsets.pop()
+    state.pts = pts.pop()
+    state.duration = durations[-1]
+    state.frames += n
+    return offsets, sizes, durations, pts, keys

@@ -11,8 +11,9 @@ import threading
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
+from itertools import compress
 
-from nvr.store.frame_index import DecodeState, decode_more
+from nvr.store.frame_index import DecodeState, decode_columns, decode_more
 
 
 class DecodedIndex:
@@ -33,7 +34,17 @@ class DecodedIndex:
     def extend(self, blob: bytes) -> int:
         """Decode frames added to ``blob`` since the last call; returns how many."""
         before = len(self.sizes)
-        for info in decode_more(blob, self.state):
+        columns = decode_columns(blob, self.state)
+        if columns is not None:
+            offsets, sizes, durations, pts, keys = columns
+            self.key_idx.extend(compress(range(before, before + len(sizes)), keys))
+            self.offsets.extend(offsets)
+            self.sizes.extend(sizes)
+            self.durations.extend(durations)
+            self.pts.extend(pts)
+            self.keys += keys
+            return len(sizes)
+        for info in decode_more(blob, self.state):  # corrupt: frames up to the error, then raise
             if info.key:
                 self.key_idx.append(len(self.sizes))
             self.offsets.append(info.offset)

@@ -15,15 +15,18 @@ has no last frame yet (replay.md B.5.1: no E bit on the live tail).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import os
 import threading
-from bisect import bisect_right
-from collections.abc import Iterator
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Engine, Select, bindparam, func, or_, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nvr.db.models import Run, SampleEntry, Segment, SegmentFrames
@@ -39,9 +42,12 @@ from nvr.store.types import (
     SampleEntrySpec,
     SegmentInfo,
     TrackInfo,
+    new_frame,
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 DEFAULT_LIVE_SLACK_US = 10_000_000
 """A forward start this far past the indexed end of a run still being recorded starts at the
@@ -126,6 +132,107 @@ def _seg(row: Any) -> _Seg:
     return _Seg(*row[: len(_SEG_COLUMNS)])
 
 
+# The statements of the hot paths (seeks, segment to segment), built once: executing a
+# prebuilt Core statement reuses its cache key and compiled form, where building a select per
+# call cost more than running it. Plain table columns keep them out of the ORM. Each returns
+# the segment's frame-index blob with its row (a few kB; ignored when the index is cached):
+# one statement, so one round trip, per segment, and one consistent snapshot of a growing one.
+_seg_t = Segment.__table__
+_run_t = Run.__table__
+_frames_t = SegmentFrames.__table__
+_SEG_ROW = (  # _SEG_COLUMNS as table columns
+    _seg_t.c.id,
+    _seg_t.c.run_id,
+    _seg_t.c.start_us,
+    _seg_t.c.end_us,
+    _seg_t.c.clock_rate,
+    _seg_t.c.sample_entry_id,
+    _seg_t.c.storage_dir_id,
+    _seg_t.c.path,
+    _seg_t.c.open,
+    _seg_t.c.frames,
+    _seg_t.c.bytes,
+    _run_t.c.start_us,
+    _run_t.c.end_us,
+    _run_t.c.open,
+)
+_BLOB = len(_SEG_ROW)
+"""Where the blob is in a row of the statements below."""
+_SEG_FROM = _seg_t.join(_run_t, _run_t.c.id == _seg_t.c.run_id).outerjoin(
+    _frames_t, _frames_t.c.segment_id == _seg_t.c.id
+)
+_IN_TRACK = _seg_t.c.track_id == bindparam("track")
+_s2 = _seg_t.alias("s2")
+
+
+def _start_bound(agg: Any, cond: Any) -> Any:
+    """The min or max segment start of the track under ``cond``: one index probe."""
+    return (
+        select(agg(_s2.c.start_us))
+        .where(_s2.c.track_id == bindparam("track"), cond)
+        .scalar_subquery()
+    )
+
+
+# Each finds the start of the segment it wants with one index probe, then the segment(s)
+# with exactly that start: ``(track_id, start_us)`` is indexed but the ``id`` tie-break is
+# not, so "ORDER BY start_us, id LIMIT 1" over a time range sorted the range on PostgreSQL,
+# and "after (start, id)" written with an OR scanned the track from one end, on both backends.
+_ROW = select(*_SEG_ROW, _frames_t.c.blob).select_from(_SEG_FROM)
+_Q_AT_OR_BEFORE = (  # the last segment starting at or before t
+    _ROW.where(
+        _IN_TRACK,
+        _seg_t.c.start_us == _start_bound(func.max, _s2.c.start_us <= bindparam("t")),
+    )
+    .order_by(_seg_t.c.id.desc())
+    .limit(1)
+)
+_Q_AFTER_TIME = (  # the first segment starting after t
+    _ROW.where(
+        _IN_TRACK,
+        _seg_t.c.start_us == _start_bound(func.min, _s2.c.start_us > bindparam("t")),
+    )
+    .order_by(_seg_t.c.id)
+    .limit(1)
+)
+_Q_NEXT = (  # the segment after (t, id) in (start_us, id) order
+    _ROW.where(
+        _IN_TRACK,
+        _seg_t.c.start_us.in_(
+            [bindparam("t"), _start_bound(func.min, _s2.c.start_us > bindparam("t"))]
+        ),
+        or_(_seg_t.c.start_us > bindparam("t"), _seg_t.c.id > bindparam("id")),
+    )
+    .order_by(_seg_t.c.start_us, _seg_t.c.id)
+    .limit(1)
+)
+_Q_PREVIOUS = (  # the segment before (t, id) in (start_us, id) order
+    _ROW.where(
+        _IN_TRACK,
+        _seg_t.c.start_us.in_(
+            [bindparam("t"), _start_bound(func.max, _s2.c.start_us < bindparam("t"))]
+        ),
+        or_(_seg_t.c.start_us < bindparam("t"), _seg_t.c.id < bindparam("id")),
+    )
+    .order_by(_seg_t.c.start_us.desc(), _seg_t.c.id.desc())
+    .limit(1)
+)
+_Q_REFRESH = _ROW.where(_seg_t.c.id == bindparam("id"))
+
+_Db = Connection | Session
+"""What the hot paths query through: a Core connection, or a session if no engine is known."""
+
+
+def _read_engine(engine: Engine) -> Engine:
+    """The engine the hot paths read through. On PostgreSQL it runs in autocommit: each
+    statement is its own snapshot anyway (READ COMMITTED, as in a transaction), and there is
+    no BEGIN and no ROLLBACK round trip around it. SQLite keeps its transactions (the
+    connection's ``begin`` hook is how its locking is set up)."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")  # shares the pool
+    return engine
+
+
 class SampleEntries:
     """Sample entries by id, cached forever (rows are immutable)."""
 
@@ -174,12 +281,33 @@ class TrackReader:
         live_slack_us: int = DEFAULT_LIVE_SLACK_US,
     ) -> None:
         self._sessions = sessions
+        bind = sessions.kw.get("bind")
+        self._engine = _read_engine(bind) if isinstance(bind, Engine) else None
         self._dirs = dirs
         self.live = live
         self._cache = cache
         self._entries = entries
         self.track = track
         self.live_slack_us = live_slack_us
+
+    def _db(self) -> contextlib.AbstractContextManager[_Db]:
+        """A short-lived connection for the hot paths (a session, which costs more, only when
+        the session factory is not bound to an engine)."""
+        return self._sessions() if self._engine is None else self._engine.connect()
+
+    def _query(self, fn: Callable[[_Db], T]) -> T:
+        """``fn`` (reads only, safe to repeat) on a short-lived connection; again on a new one
+        if the first turned out dead (the database restarted: pooled connections are only
+        pinged when they were idle, see ``nvr.db.engine``)."""
+        try:
+            with self._db() as s:
+                return fn(s)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            log.info("database connection lost, reading again: %s", exc.orig)
+        with self._db() as s:
+            return fn(s)
 
     # ---- listings ---------------------------------------------------------------------------
 
@@ -258,27 +386,21 @@ class TrackReader:
         """Where a stream asked to start at ``time_us`` begins (replay.md B.6): the last key
         frame at or before it inside data; in a gap the first key frame after the gap
         (forward) or the last one before it (reverse); None if there is none."""
-        with self._sessions() as s:
-            loc = self._locate(s, time_us, reverse, 0)
+        loc = self._query(lambda s: self._locate(s, time_us, reverse, 0))
         if loc is None:
             return None
         seg, idx, k, _ = loc
         return CleanPoint(seg.time_us(idx.pts[k]), seg.id, k, seg.run_id)
 
     def _locate(
-        self, s: Session, t: int, reverse: bool, slack_us: int
+        self, s: _Db, t: int, reverse: bool, slack_us: int
     ) -> tuple[_Seg, DecodedIndex, int, int] | None:
         """(segment, index, clean point frame, last frame at or before ``t``) per B.6."""
-        row = s.execute(
-            self._seg_query()
-            .where(Segment.start_us <= t)
-            .order_by(Segment.start_us.desc(), Segment.id.desc())
-            .limit(1)
-        ).first()
+        row = s.execute(_Q_AT_OR_BEFORE, {"track": self.track.id, "t": t}).first()
         if row is not None:
             seg = _seg(row)
             if reverse or t <= seg.run_end_us or (seg.run_open and t - seg.run_end_us <= slack_us):
-                loaded = self._load(s, seg)
+                loaded = self._load(row)
                 if loaded is not None:
                     seg, idx = loaded
                     i = idx.frame_at(t - seg.start_us, seg.clock_rate)
@@ -286,15 +408,10 @@ class TrackReader:
                         return seg, idx, max(0, idx.key_at_or_before(i)), i
         if reverse:
             return None
-        row = s.execute(
-            self._seg_query()
-            .where(Segment.start_us > t)
-            .order_by(Segment.start_us, Segment.id)
-            .limit(1)
-        ).first()
+        row = s.execute(_Q_AFTER_TIME, {"track": self.track.id, "t": t}).first()
         if row is None:
             return None
-        loaded = self._load(s, _seg(row))
+        loaded = self._load(row)
         if loaded is None or not len(loaded[1]):
             return None
         seg, idx = loaded
@@ -362,8 +479,7 @@ class TrackReader:
         ``end_us`` (a lower bound; None: the start of footage). Frames after ``start_us`` are
         not included. With ``key_only`` every GOP is a single key frame, at least
         ``min_spacing_us`` apart."""
-        with self._sessions() as s:
-            loc = self._locate(s, start_us, True, 0)
+        loc = self._query(lambda s: self._locate(s, start_us, True, 0))
         if loc is None:
             return
         seg, idx, k, limit = loc
@@ -396,17 +512,7 @@ class TrackReader:
             finally:
                 if fd >= 0:
                     os.close(fd)
-            with self._sessions() as s:
-                row = s.execute(
-                    self._seg_query()
-                    .where(
-                        (Segment.start_us < seg.start_us)
-                        | ((Segment.start_us == seg.start_us) & (Segment.id < seg.id))
-                    )
-                    .order_by(Segment.start_us.desc(), Segment.id.desc())
-                    .limit(1)
-                ).first()
-                loaded = None if row is None else self._load(s, _seg(row))
+            loaded = self._query(functools.partial(self._previous, seg=seg))
             if loaded is None:
                 return
             seg, idx = loaded
@@ -421,48 +527,41 @@ class TrackReader:
             .where(Segment.track_id == self.track.id)
         )
 
-    def _next(self, s: Session, seg: _Seg) -> _Seg | None:
+    def _previous(self, s: _Db, seg: _Seg) -> tuple[_Seg, DecodedIndex] | None:
+        """The segment before ``seg`` with its frame index (None: none, or deleted)."""
         row = s.execute(
-            self._seg_query()
-            .where(
-                (Segment.start_us > seg.start_us)
-                | ((Segment.start_us == seg.start_us) & (Segment.id > seg.id))
-            )
-            .order_by(Segment.start_us, Segment.id)
-            .limit(1)
+            _Q_PREVIOUS, {"track": self.track.id, "t": seg.start_us, "id": seg.id}
         ).first()
-        return None if row is None else _seg(row)
+        return None if row is None else self._load(row)
 
-    def _load(self, s: Session, seg: _Seg) -> tuple[_Seg, DecodedIndex] | None:
-        """The segment's frame index: cached if closed, else re-read with its row (None if
-        the segment was deleted meanwhile)."""
+    def _next(self, s: _Db, seg: _Seg) -> tuple[_Seg, DecodedIndex] | None:
+        """The segment after ``seg`` with its frame index (None: none, or deleted)."""
+        row = s.execute(_Q_NEXT, {"track": self.track.id, "t": seg.start_us, "id": seg.id}).first()
+        return None if row is None else self._load(row)
+
+    def _load(self, row: Any) -> tuple[_Seg, DecodedIndex] | None:
+        """A segment row (with its blob) and its frame index: cached if closed, else decoded
+        from the row's blob (None if the segment was deleted meanwhile)."""
+        seg = _seg(row)
         if not seg.open:
             idx = self._cache.get(seg.key)
             if idx is None:
-                blob = s.scalar(
-                    select(SegmentFrames.blob).where(SegmentFrames.segment_id == seg.id)
-                )
+                blob = row[_BLOB]
                 if blob is None:
                     return None
                 idx = DecodedIndex(blob)
                 self._cache.put(seg.key, idx)
             return seg, idx
-        idx = DecodedIndex()
-        fresh = self._refresh(s, seg, idx)
-        return None if fresh is None else (fresh, idx)
+        blob = row[_BLOB]
+        return None if blob is None else (seg, DecodedIndex(blob))
 
-    def _refresh(self, s: Session, seg: _Seg, idx: DecodedIndex) -> _Seg | None:
+    def _refresh(self, s: _Db, seg: _Seg, idx: DecodedIndex) -> _Seg | None:
         """Re-read a growing segment's row and blob together (one consistent snapshot) and
         extend ``idx`` with the new frames."""
-        row = s.execute(
-            select(*_SEG_COLUMNS, SegmentFrames.blob)
-            .join(Run, Run.id == Segment.run_id)
-            .join(SegmentFrames, SegmentFrames.segment_id == Segment.id)
-            .where(Segment.id == seg.id)
-        ).first()
-        if row is None:
+        row = s.execute(_Q_REFRESH, {"id": seg.id}).first()
+        if row is None or row[_BLOB] is None:
             return None
-        idx.extend(row[-1])
+        idx.extend(row[_BLOB])
         fresh = _seg(row)
         if not fresh.open:
             self._cache.put(fresh.key, idx)
@@ -483,38 +582,74 @@ class TrackReader:
     def _read(self, seg: _Seg, idx: DecodedIndex, lo: int, hi: int, fd: int) -> list[Frame]:
         """Frames ``lo..hi-1`` of a segment, read with as few ``pread`` calls as possible."""
         out: list[Frame] = []
-        last = len(idx) - 1
-        starts_run, ends_run = seg.starts_run, seg.ends_run
+        offsets, sizes = idx.offsets, idx.sizes
+        start, rate = seg.start_us, seg.clock_rate
+        entry_id, run_id, seg_id = seg.sample_entry_id, seg.run_id, seg.id
         i = lo
         while i < hi:
-            j = i + 1
-            base = idx.offsets[i]
-            while j < hi and idx.offsets[j] + idx.sizes[j] - base <= MAX_SPAN_BYTES:
-                j += 1
-            span = idx.offsets[j - 1] + idx.sizes[j - 1] - base
+            base = offsets[i]
+            # The frames starting within MAX_SPAN_BYTES, less the last if it ends beyond.
+            limit = base + MAX_SPAN_BYTES
+            j = bisect_right(offsets, limit, i + 1, hi)
+            if j - 1 > i and offsets[j - 1] + sizes[j - 1] > limit:
+                j -= 1
+            span = offsets[j - 1] + sizes[j - 1] - base
             buf = os.pread(fd, span, base)
             if len(buf) != span:
                 raise SegmentUnreadable(f"segment {seg.id} ({seg.path}) is shorter than indexed")
-            for n in range(i, j):
-                rel = idx.offsets[n] - base
-                data = buf if j - i == 1 else buf[rel : rel + idx.sizes[n]]
-                out.append(
-                    Frame(
-                        data=data,
-                        time_us=seg.start_us + idx.pts[n] * 1_000_000 // seg.clock_rate,
-                        duration=idx.durations[n],
-                        clock_rate=seg.clock_rate,
-                        key=bool(idx.keys[n]),
-                        sample_entry_id=seg.sample_entry_id,
-                        run_id=seg.run_id,
-                        segment_id=seg.id,
-                        index=n,
-                        first_in_run=n == 0 and starts_run,
-                        last_in_run=n == last and ends_run,
-                    )
+            if j - i == 1:
+                datas = [buf]
+            else:
+                datas = [
+                    buf[o - base : o - base + n]
+                    for o, n in zip(offsets[i:j], sizes[i:j], strict=True)
+                ]
+            out += [
+                new_frame(
+                    data,
+                    start + p * 1_000_000 // rate,
+                    d,
+                    rate,
+                    k == 1,
+                    entry_id,
+                    run_id,
+                    seg_id,
+                    n,
+                    False,
+                    False,
                 )
+                for data, p, d, k, n in zip(
+                    datas,
+                    idx.pts[i:j],
+                    idx.durations[i:j],
+                    idx.keys[i:j],
+                    range(i, j),
+                    strict=True,
+                )
+            ]
             i = j
+        # The run flags: only the first and the last frame of a segment can carry one.
+        if out and lo == 0 and seg.starts_run:
+            out[0] = _flagged(out[0], first=True)
+        if out and hi == len(idx) and seg.ends_run:
+            out[-1] = _flagged(out[-1], last=True)
         return out
+
+
+def _flagged(f: Frame, *, first: bool = False, last: bool = False) -> Frame:
+    return new_frame(
+        f.data,
+        f.time_us,
+        f.duration,
+        f.clock_rate,
+        f.key,
+        f.sample_entry_id,
+        f.run_id,
+        f.segment_id,
+        f.index,
+        f.first_in_run or first,
+        f.last_in_run or last,
+    )
 
 
 class ForwardCursor:
@@ -556,8 +691,7 @@ class ForwardCursor:
         self._seq = r.live.seq(r.track.id)
         nbytes = 0
         if self._seg is None:
-            with r._sessions() as s:
-                loc = r._locate(s, self._start_us, False, r.live_slack_us)
+            loc = r._query(lambda s: r._locate(s, self._start_us, False, r.live_slack_us))
             if loc is None:
                 return out
             self._seg, self._idx, self._i, _ = loc
@@ -565,9 +699,8 @@ class ForwardCursor:
             seg, idx = self._seg, self._idx
             if self._i >= len(idx):
                 # Short sessions: no transaction stays open while files are read.
-                with r._sessions() as s:
-                    if not self._advance(s):
-                        break
+                if not r._query(self._advance):
+                    break
                 continue
             span = self._next_span(seg, idx, max_frames - len(out), max_bytes - nbytes)
             if span is None:
@@ -603,19 +736,22 @@ class ForwardCursor:
                 return None
             self._last_key_time = t
             return k, k + 1
-        hi, size = i, 0
-        while hi < n and hi - i < max_frames:
-            if end is not None and seg.time_us(idx.pts[hi]) >= end:
-                self.done = True
-                break
-            size += idx.sizes[hi]
-            hi += 1
-            if size >= max_bytes:
-                break
-        self._i = hi
-        return None if hi == i else (i, hi)
+        hi = min(n, i + max_frames)
+        if hi > i:
+            # Up to and including the frame that reaches ``max_bytes``...
+            offsets = idx.offsets
+            hi = min(hi, bisect_left(offsets, offsets[i] + max_bytes, i + 1, hi))
+            # ... and before the first frame at or after the end time.
+            if end is not None:
+                start, rate = seg.start_us, seg.clock_rate
+                e = bisect_left(idx.pts, end - start, i, hi, key=lambda p: p * 1_000_000 // rate)
+                if e < hi:
+                    hi = e
+                    self.done = True
+        self._i = max(hi, i)
+        return None if hi <= i else (i, hi)
 
-    def _advance(self, s: Session) -> bool:
+    def _advance(self, s: _Db) -> bool:
         """Move past the end of the current segment: pick up frames a growing segment gained,
         or go to the next segment. False at the current end of the track."""
         r, seg = self._r, self._seg
@@ -626,10 +762,7 @@ class ForwardCursor:
                 self._seg = seg = fresh
                 if self._i < len(self._idx):
                     return True
-        nxt = r._next(s, seg)
-        if nxt is None:
-            return False
-        loaded = r._load(s, nxt)
+        loaded = r._next(s, seg)
         if loaded is None:
             return False
         self._seg, self._idx = loaded

@@ -5,7 +5,9 @@ which never blocks: it puts a tuple on a ``SimpleQueue``. The writer thread appe
 every ``checkpoint_seconds``, collects snapshots of all dirty tracks and hands them to the
 committer thread, which fsyncs and commits them in one transaction. The writer thread never
 waits for the database, so a slow or absent database does not slow recording; a full queue
-(the disk cannot keep up) drops frames at the producer, counted per track.
+(the disk cannot keep up) drops frames at the producer, counted per track. A third thread, the
+hasher, computes segment checksums behind the writer (see
+:class:`~nvr.store.checkpoint.SegmentDigest`), so the writer thread does not hash.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from nvr.store.checkpoint import SegmentState
 from nvr.store.types import IndexStatus, SampleEntrySpec, TrackBusy, TrackRef, TrackStatus
 from nvr.store.writer import DEFAULT_IDLE_CLOSE_US, StoreWriter, TrackWriter
 
@@ -28,6 +31,15 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_MAX_QUEUE_BYTES = 256 * 1024 * 1024
+
+BURST = 64
+"""Queued items the writer thread takes in a row before it looks at the clock again."""
+
+NAP_SECONDS = 0.005
+NAPS_BEFORE_IDLE = 8
+"""While frames keep coming, the writer thread naps between bursts instead of blocking on the
+queue, so a producer's put finds no waiter and never wakes it (one thread switch per nap, not
+per frame); after this many empty naps in a row it blocks until the next put."""
 
 USAGE_REFRESH_SECONDS = 60.0
 """How often the committer thread re-reads each storage directory's indexed bytes (retention
@@ -76,8 +88,12 @@ class WriterService:
         self._interval = checkpoint_seconds or writer.settings.checkpoint_seconds
         self._max_queue_bytes = max_queue_bytes
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._queued_bytes = 0
+        # Bytes queued = in - out; each counter has one writer (producers under the lock, the
+        # writer thread), so the writer thread takes no lock per frame.
+        self._queued_in = 0
+        self._queued_out = 0
         self._qlock = threading.Lock()
+        self._hash_queue: queue.SimpleQueue[SegmentState | None] = queue.SimpleQueue()
         self._open: dict[int, TrackHandle] = {}
         self._open_lock = threading.Lock()
         self._commit_wake = threading.Event()
@@ -93,9 +109,11 @@ class WriterService:
     def start(self) -> None:
         if self._threads:
             return
+        self.writer.hash_behind = self._hash_queue.put
         self._threads = [
             threading.Thread(target=self._writer_loop, name="nvr-writer", daemon=True),
             threading.Thread(target=self._committer_loop, name="nvr-index", daemon=True),
+            threading.Thread(target=self._hasher_loop, name="nvr-hash", daemon=True),
         ]
         for t in self._threads:
             t.start()
@@ -106,7 +124,7 @@ class WriterService:
             return True
         deadline = time.monotonic() + timeout
         done: Future[bool] = Future()
-        self._queue.put((None, self._shutdown, done))
+        self._queue.put((None, self._shutdown, done, None, None, None))
         try:
             ok = done.result(timeout)
         except TimeoutError:
@@ -116,9 +134,11 @@ class WriterService:
             ok = self._wait_commit(self.writer.committer.offered, 1.0)
         self._stopping = True
         self._commit_wake.set()
+        self._hash_queue.put(None)
         for t in self._threads:
             t.join(max(0.1, deadline - time.monotonic()))
         self._threads = []
+        self.writer.hash_behind = self.writer.hash_now
         self.writer.committer.close()
         return ok
 
@@ -170,15 +190,16 @@ class WriterService:
             return False
         size = len(data)
         with self._qlock:
-            if (writer.queue_gap and not key) or self._queued_bytes + size > self._max_queue_bytes:
+            queued = self._queued_in - self._queued_out
+            if (writer.queue_gap and not key) or queued + size > self._max_queue_bytes:
                 # After a refused frame, the rest of its GOP cannot be decoded: drop it too.
                 writer.dropped_queue += 1
                 writer.queue_gap = True
                 return False
-            self._queued_bytes += size
+            self._queued_in += size
             if writer.queue_gap:
                 writer.queue_gap = False
-                self._queue.put((None, writer.break_run, None))
+                self._queue.put((None, writer.break_run, None, None, None, None))
             self._queue.put((writer, data, capture_us, duration, key, entry))
         return True
 
@@ -201,7 +222,7 @@ class WriterService:
 
     @property
     def queued_bytes(self) -> int:
-        return self._queued_bytes
+        return self._queued_in - self._queued_out
 
     def _checkpoint(self) -> int:
         target = self.writer.committer.offer(self.writer.collect())
@@ -217,16 +238,20 @@ class WriterService:
         fut: Future[T] = Future()
         if not self._threads:
             raise RuntimeError("writer service is not running")
-        self._queue.put((None, fn, fut))
+        self._queue.put((None, fn, fut, None, None, None))
         return fut
 
     # ---- threads ----------------------------------------------------------------------------
 
     def _writer_loop(self) -> None:
-        get = self._queue.get
+        q = self._queue
+        get, get_nowait = q.get, q.get_nowait
+        empty = queue.Empty
         mono = time.monotonic
         interval = self._interval
+        sleep = time.sleep
         next_checkpoint = mono() + interval
+        naps = 0
         while True:
             now = mono()
             if now >= next_checkpoint:
@@ -236,35 +261,62 @@ class WriterService:
                 except Exception:  # never let the writer thread die: frames keep coming
                     log.exception("checkpoint collection failed")
             try:
-                item = get(timeout=next_checkpoint - now)
-            except queue.Empty:
-                continue
-            writer = item[0]
-            if writer is None:
-                fn, fut = item[1], item[2]
+                item = get_nowait()
+            except empty:
+                if naps < NAPS_BEFORE_IDLE:  # busy: batch wake-ups (see NAP_SECONDS)
+                    naps += 1
+                    sleep(min(NAP_SECONDS, next_checkpoint - now))
+                    continue
                 try:
-                    result = fn()
-                except BaseException as exc:
-                    if fut is None:
-                        log.exception("writer service task failed")
+                    item = get(True, next_checkpoint - now)
+                except empty:
+                    continue
+            naps = 0
+            # A burst: take what is queued without looking at the clock for every frame.
+            burst = BURST
+            while True:
+                writer, a, b, c, d, e = item
+                if writer is None:  # a call: (None, fn, future, ...)
+                    try:
+                        result = a()
+                    except BaseException as exc:
+                        if b is None:
+                            log.exception("writer service task failed")
+                        else:
+                            b.set_exception(exc)
                     else:
-                        fut.set_exception(exc)
+                        if b is not None:
+                            b.set_result(result)
+                    if a == self._shutdown:
+                        return
                 else:
-                    if fut is not None:
-                        fut.set_result(result)
-                if fn == self._shutdown:
-                    return
-                continue
-            data = item[1]
-            with self._qlock:
-                self._queued_bytes -= len(data)
+                    self._queued_out += len(a)
+                    try:
+                        writer.append(a, b, c, d, e)
+                    except Exception:
+                        writer.dropped_error += 1
+                        if self._errors_logged < 100:
+                            self._errors_logged += 1
+                            log.exception("track %s: append failed", writer.track_id)
+                burst -= 1
+                if not burst:
+                    break
+                try:
+                    item = get_nowait()
+                except empty:
+                    break
+
+    def _hasher_loop(self) -> None:
+        """Checksum the frames the writer thread hands over."""
+        get = self._hash_queue.get
+        while True:
+            seg = get()
+            if seg is None:
+                return
             try:
-                writer.append(data, item[2], item[3], item[4], item[5])
-            except Exception:
-                writer.dropped_error += 1
-                if self._errors_logged < 100:
-                    self._errors_logged += 1
-                    log.exception("track %s: append failed", writer.track_id)
+                seg.digest.drain()
+            except Exception:  # the writer finishes the checksum itself
+                log.exception("segment %s: checksum failed", seg.relpath)
 
     def _committer_loop(self) -> None:
         committer = self.writer.committer

@@ -1,9 +1,12 @@
 """Track writers: append access units to segment files and keep the in-memory index.
 
 Synchronous and single-threaded by design (the :mod:`nvr.store.service` thread drives it):
-per frame there is one ``os.write``, an incremental SHA-256 update and a few integer operations
-— no database work, no other syscalls. Index commits happen at checkpoints through
-:class:`~nvr.store.checkpoint.IndexCommitter`.
+per frame there is one ``os.write`` and a few integer operations — no database work, no other
+syscalls, no hashing. A segment's SHA-256 is computed behind the writer: every ``HASH_STEP``
+bytes it hands the frames written to :attr:`StoreWriter.hash_behind` (the writer service's
+hasher thread; inline when the writer runs alone), and finishing a segment hashes the rest
+(see :class:`~nvr.store.checkpoint.SegmentDigest`). Index commits happen at checkpoints
+through :class:`~nvr.store.checkpoint.IndexCommitter`.
 
 Time (DESIGN §4): a run is anchored at the capture time of its first (key) frame; inside a
 segment frame times come from RTP-clock durations, ``start_us + pts * 1_000_000 // clock_rate``.
@@ -17,11 +20,11 @@ dropped and counted), so a track's timeline never overlaps itself.
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -53,6 +56,14 @@ ERROR_RETRY_SECONDS = 1.0
 
 DEFAULT_IDLE_CLOSE_US = 10_000_000
 """A run that received nothing for this long (wall time) is closed: its data ends there."""
+
+HASH_STEP = 256 * 1024
+"""A segment's new frames are handed to the hasher each time it grew by this many bytes (so a
+track holds on to at most about this much of its written frames, plus the backlog below)."""
+
+HASH_BACKLOG = 16
+"""Handed-over batches a segment may have waiting for the hasher: past that, the writer
+thread hashes them itself (the hasher cannot keep up: this bounds the memory they hold)."""
 
 
 class TrackWriter:
@@ -108,12 +119,14 @@ class TrackWriter:
 
         ``duration`` is in ``entry.clock_rate`` units and must not be negative.
         """
-        if duration < 0 or entry.clock_rate <= 0:
-            raise ValueError(f"bad duration {duration} or clock rate {entry.clock_rate}")
         seg = self._seg
+        # The entry of the open segment was checked when it was first seen.
+        if duration < 0 or ((seg is None or entry is not seg.entry) and entry.clock_rate <= 0):
+            raise ValueError(f"bad duration {duration} or clock rate {entry.clock_rate}")
         if seg is not None:
             expected = seg.start_us + seg.pts * 1_000_000 // seg.clock_rate
-            if -self._step_us <= capture_us - expected <= self._step_us:
+            step = self._step_us
+            if -step <= capture_us - expected <= step:
                 if entry is not seg.entry and entry != seg.entry:
                     if key:
                         return self._cut(data, capture_us, duration, key, entry)
@@ -121,7 +134,7 @@ class TrackWriter:
                 elif key and seg.pts >= seg.cut_pts:
                     return self._cut(data, capture_us, duration, key, entry)
                 else:
-                    return self._write(seg, data, duration, key)
+                    return self._write(seg, data, duration, key, expected)
             else:
                 log.info(
                     "track %s: capture time %d is %+d us off the timeline: new run",
@@ -143,7 +156,10 @@ class TrackWriter:
             return False
         return self._start_run(data, capture_us, duration, key, entry)
 
-    def _write(self, seg: SegmentState, data: bytes, duration: int, key: bool) -> bool:
+    def _write(
+        self, seg: SegmentState, data: bytes, duration: int, key: bool, time_us: int
+    ) -> bool:
+        """Append a frame starting at ``time_us`` (the segment's current end)."""
         size = len(data)
         try:
             n = _os_write(seg.fd, data)
@@ -152,11 +168,11 @@ class TrackWriter:
         except OSError as exc:
             self._fail(exc)
             return False
-        seg.hasher.update(data)  # type: ignore[attr-defined]
         seg.encoder.append(size, duration, key)
-        last = seg.start_us + seg.pts * 1_000_000 // seg.clock_rate
-        seg.last_time_us = last
-        seg.offset += size
+        seg.hash_frames.append(data if type(data) is bytes else bytes(data))
+        offset = seg.offset + size
+        seg.offset = offset
+        seg.last_time_us = time_us
         seg.pts += duration
         seg.frames += 1
         if key:
@@ -165,7 +181,16 @@ class TrackWriter:
         seg.dir.written += size
         self.frames_written += 1
         self.bytes_written += size
-        self.last_time_us = last
+        self.last_time_us = time_us
+        if offset >= seg.hash_at:
+            seg.hash_at = offset + HASH_STEP
+            digest = seg.digest
+            digest.add(seg.hash_frames)
+            seg.hash_frames = []
+            if digest.backlog > HASH_BACKLOG:
+                digest.drain()
+            else:
+                self._owner.hash_behind(seg)
         return True
 
     # ---- runs and segments ------------------------------------------------------------------
@@ -176,7 +201,7 @@ class TrackWriter:
         run = RunState(self.track_id, capture_us, entry.clock_rate)
         self._run = run
         seg = self._open_segment(run, capture_us, entry)
-        if seg is None or not self._write(seg, data, duration, key):
+        if seg is None or not self._write(seg, data, duration, key, seg.start_us):
             return False
         if self.state is WriterState.ERROR:
             self.state = WriterState.RECORDING
@@ -214,7 +239,7 @@ class TrackWriter:
                 0,
             )
         seg = self._open_segment(run, start, entry)
-        if seg is None or not self._write(seg, data, duration, key):
+        if seg is None or not self._write(seg, data, duration, key, seg.start_us):
             return False
         self._announce(entry, start)
         return True
@@ -242,8 +267,8 @@ class TrackWriter:
             start_us=start_us,
             cut_pts=self._segment_us * entry.clock_rate // 1_000_000,
             created_dirs=created,
-            hasher=hashlib.sha256(),
         )
+        seg.hash_at = HASH_STEP
         self._seg = seg
         self._dirty.append(seg)
         return seg
@@ -269,8 +294,9 @@ class TrackWriter:
 
     def _finish_segment(self, seg: SegmentState) -> None:
         """Mark a segment complete; its file is fsynced and closed by the next checkpoint."""
+        seg.sha256 = seg.digest.finish(seg.hash_frames)
+        seg.hash_frames = []
         seg.final = True
-        seg.sha256 = seg.hasher.hexdigest()  # type: ignore[attr-defined]
         seg.run.end_us = seg.end_us
         self.segments_closed += 1
         if self._seg is seg:
@@ -334,6 +360,8 @@ class TrackWriter:
         if self._seg is seg:
             self._seg = None
         seg.fd_closed = True
+        seg.digest.close()
+        seg.hash_frames = []
         for op in (lambda: os.close(seg.fd), lambda: os.unlink(seg.path)):
             try:
                 op()
@@ -457,6 +485,14 @@ class StoreWriter:
         self._closing: list[TrackWriter] = []
         """Closed writers replaced by a new one before their last snapshots were taken."""
         self._ends: dict[int, int] = {}
+        self.hash_behind: Callable[[SegmentState], None] = self.hash_now
+        """Called (on the writer thread) with a segment that handed frames to its digest: the
+        writer service replaces it with a hand-over to its hasher thread."""
+
+    @staticmethod
+    def hash_now(seg: SegmentState) -> None:
+        """Hash a segment's handed-over frames here and now (no hasher thread)."""
+        seg.digest.drain()
 
     def prepare_track(
         self, ref: TrackRef, *, idle_close_us: int | None = DEFAULT_IDLE_CLOSE_US
