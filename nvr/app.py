@@ -7,7 +7,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -19,6 +19,16 @@ from nvr.config import Config
 from nvr.db.engine import make_engine, make_sessionmaker
 from nvr.db.health import DatabaseUnavailable, check
 from nvr.db.migrate import upgrade
+from nvr.events import EventBus, delete_track_data
+from nvr.export.device_identity import device_identity
+from nvr.export.manager import ExportManager
+from nvr.export.unit import local_unit
+from nvr.ingest.engine import IngestEngine
+from nvr.ingest.history import RecordingHistory
+from nvr.onvif.discovery import DiscoveryResponder, start_discovery
+from nvr.playback import RtspServer, StaticResolver
+from nvr.playback.wiring import PlaybackHandle, start_playback
+from nvr.search import create_indexer
 from nvr.store import Store
 from nvr.web.app import build_app
 
@@ -33,6 +43,10 @@ def open_store_offline(config: Config, engine: Engine) -> Store:
     return store
 
 
+class StartupError(Exception):
+    """The daemon cannot start (a port is taken...): one log line and exit status 1."""
+
+
 class Daemon:
     """Owns the engine, the store and the scheduler for the life of the process."""
 
@@ -41,18 +55,48 @@ class Daemon:
         self.engine = engine
         self.sessions = make_sessionmaker(engine)
         self.store: Store | None = None
+        self.exports: ExportManager | None = None
         self.scheduler = AsyncIOScheduler(timezone="UTC")
+        self.bus = EventBus()
+        self.history = RecordingHistory(self.bus)
+        """The store's listener: RecordingHistory events onto the bus."""
+        self.search_indexer = create_indexer(self)
+        """Indexes recording events and metadata for the Search service."""
+        self.ingest: IngestEngine | None = None
+        self.playback: PlaybackHandle | None = None
+        """The RTSP server on rtsp.port: recordings, then ``rtsp_resources``; the Replay
+        service and RTSP over WebSocket find it here."""
+        self.rtsp_resources = StaticResolver()
+        """What the RTSP server serves besides recordings (``/demo`` with --demo)."""
+        self.demo_rtsp: RtspServer | None = None
+        self._demo_camera: Any = None
         self.state = "starting"
         self.started_at = time.monotonic()
         self._db_ok = True
         self._db_checked = 0.0
+        self.discovery: DiscoveryResponder | None = None
+        self.on_stop_requested: list[Callable[[], None]] = []
+        """Run on SIGTERM/SIGINT before the HTTP server drains (ends waiting PullMessages)."""
 
     async def start(self) -> None:
-        store = Store(self.engine, self.config.store_settings())
+        store = Store(self.engine, self.config.store_settings(), listener=self.history)
         report = await asyncio.to_thread(store.open)
         if report is not None:
             log.info("store recovery: %s", report)
         self.store = store
+        self.search_indexer.start()
+        self.exports = await asyncio.to_thread(self._export_manager, store)
+        self.ingest = IngestEngine(
+            self.sessions, store, self.bus, self.scheduler, history=self.history
+        )
+        await self.ingest.start()
+        try:
+            self.playback = await start_playback(self)
+        except OSError as exc:
+            host, port = self.config["rtsp.host"], self.config["rtsp.port"]
+            raise StartupError(f"cannot serve RTSP on {host}:{port}: {exc.strerror}") from None
+        if self.config["demo"]:
+            await self._start_demo(self.ingest)
         interval = self.config["storage.retention_interval_seconds"]
         self.scheduler.add_job(
             self._retention, "interval", seconds=interval, max_instances=1, coalesce=True
@@ -63,6 +107,7 @@ class Daemon:
                 lambda: systemd.notify("WATCHDOG=1"), "interval", seconds=watchdog
             )
         self.scheduler.start()
+        self.discovery = await start_discovery(self.config, self.sessions)
         self.state = "ready"
         systemd.notify("READY=1", "STATUS=recording")
         log.info(
@@ -76,12 +121,50 @@ class Daemon:
     async def stop(self) -> None:
         self.state = "stopping"
         systemd.notify("STOPPING=1")
+        if self.discovery is not None:  # WS-Discovery Bye first
+            await self.discovery.stop()
+            self.discovery = None
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        if self.ingest is not None:  # recorders end their runs before the final checkpoint
+            await self.ingest.stop()
+            self.ingest = None
+        if self.playback is not None:
+            await self.playback.stop()
+            self.playback = None
+        if self.demo_rtsp is not None:
+            await self.demo_rtsp.stop()
+            self.demo_rtsp = None
+        if self._demo_camera is not None:
+            await self._demo_camera.close()
+            self._demo_camera = None
+        if self.exports is not None:
+            await asyncio.to_thread(self.exports.shutdown)
+            self.exports = None
+        await asyncio.to_thread(self.search_indexer.stop)
         if self.store is not None:
             await asyncio.to_thread(self.store.close)
             self.store = None
         log.info("nvr stopped")
+
+    async def _start_demo(self, ingest: IngestEngine) -> None:
+        """``--demo``: the simulated camera, recorded at once.
+
+        The camera is served at ``/demo`` on the RTSP port (Digest, like everything there) and,
+        for the recorder, on a private loopback port without credentials, so the demo needs no
+        user to exist before it records.
+        """
+        from nvr.demo.camera import DemoCamera
+
+        self._demo_camera = DemoCamera()
+        self.rtsp_resources.add("/demo", self._demo_camera)
+        self.demo_rtsp = RtspServer("127.0.0.1", 0, StaticResolver({"/demo": self._demo_camera}))
+        await self.demo_rtsp.start()
+        await ingest.ensure_demo(f"rtsp://127.0.0.1:{self.demo_rtsp.port}/demo")
+
+    def _export_manager(self, store: Store) -> ExportManager:
+        """Export jobs, signed with the device identity (made on first start if absent)."""
+        return ExportManager(store, device_identity(self.config), local_unit(self.config))
 
     async def _retention(self) -> None:
         if self.store is None:
@@ -89,6 +172,11 @@ class Daemon:
         result = await asyncio.to_thread(self.store.sweep_retention)
         for deleted in result.deleted:
             log.info("retention deleted %s", deleted)
+            self.bus.publish(
+                delete_track_data(
+                    deleted.recording_token, deleted.track_token, deleted.start_us, deleted.end_us
+                )
+            )
 
     async def health(self) -> dict[str, Any]:
         now = time.monotonic()
@@ -107,6 +195,8 @@ class Daemon:
         }
         if self.store is not None:
             status["storage"] = self.store.status()
+        if self.ingest is not None:
+            status.update(self.ingest.health())
         return status
 
 
@@ -131,10 +221,11 @@ async def _serve(config: Config, engine: Engine) -> int:
             log_config=None,
             access_log=False,
             lifespan="off",
+            ws_per_message_deflate=False,  # RTSP over WebSocket: RTP does not compress
         )
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, _request_exit, server)
+        loop.add_signal_handler(sig, _request_exit, server, daemon)
     server_task = asyncio.create_task(server.serve())
     while not server.started and not server_task.done():
         await asyncio.sleep(0.02)
@@ -143,17 +234,28 @@ async def _serve(config: Config, engine: Engine) -> int:
         log.error("could not start the HTTP server on port %s", config["http.port"])
         return 1
     try:
-        await daemon.start()
+        try:
+            await daemon.start()
+        except StartupError as exc:
+            log.error("%s", exc)
+            server.should_exit = True
+            await server_task
+            return 1
         await server_task
     finally:
         await daemon.stop()
     return 0
 
 
-def _request_exit(server: uvicorn.Server) -> None:
+def _request_exit(server: uvicorn.Server, daemon: Daemon) -> None:
     if server.should_exit:
         server.force_exit = True
     server.should_exit = True
+    for callback in daemon.on_stop_requested:
+        try:
+            callback()
+        except Exception:
+            log.exception("stop request callback failed")
 
 
 def run(config: Config) -> int:

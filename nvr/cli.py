@@ -1,4 +1,4 @@
-"""The ``nvr`` command: serve, migrate, fsck, user."""
+"""The ``nvr`` command: serve, demo, migrate, fsck, user, export, verify."""
 
 from __future__ import annotations
 
@@ -38,12 +38,20 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the daemon")
-    _common(serve)
-    serve.add_argument("--http-port", metavar="N", help="HTTP port (default 8080)")
-    serve.add_argument("--rtsp-port", metavar="N", help="RTSP port (default 8554)")
-    serve.add_argument(
-        "--demo", action="store_const", const=True, help="record the built-in simulated camera"
+    demo = sub.add_parser(
+        "demo", help="run the daemon recording the simulated camera (serve --demo)"
     )
+    for p in (serve, demo):
+        _common(p)
+        p.add_argument("--http-port", metavar="N", help="HTTP port (default 8080)")
+        p.add_argument("--rtsp-port", metavar="N", help="RTSP port (default 8554)")
+    serve.add_argument(
+        "--demo",
+        action="store_const",
+        const=True,
+        help="serve the built-in simulated camera at rtsp://host:port/demo and record it",
+    )
+    demo.set_defaults(demo=True)
 
     migrate = sub.add_parser("migrate", help="bring the database schema up to date")
     _common(migrate)
@@ -66,6 +74,30 @@ def build_parser() -> argparse.ArgumentParser:
     delete = user_sub.add_parser("delete", help="delete a user")
     _common(delete)
     delete.add_argument("name")
+
+    export = sub.add_parser("export", help="export a recording as a signed ONVIF export file")
+    _common(export)
+    export.add_argument("--recording", required=True, metavar="TOKEN")
+    export.add_argument("--from", dest="start", metavar="TIME", help="ISO 8601 UTC start")
+    export.add_argument("--to", dest="end", metavar="TIME", help="ISO 8601 UTC end")
+    export.add_argument(
+        "--tracks", metavar="TOKENS", help="comma-separated track tokens (default: all)"
+    )
+    export.add_argument("-o", "--output", required=True, metavar="FILE")
+    export.add_argument("--operator", help="operator name recorded in the file (default: you)")
+    export.add_argument("--location", metavar="LAT,LON[,ALT]", help="camera view location")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
+
+    verify = sub.add_parser("verify", help="check an export file's structure and signatures")
+    _common(verify)
+    verify.add_argument("file", metavar="FILE")
+    verify.add_argument(
+        "--trust",
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="trust anchor certificates (and intermediates) for signers with a CA chain",
+    )
     return parser
 
 
@@ -161,7 +193,113 @@ def cmd_user(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_time(text: str) -> int:
+    """ISO 8601 to Unix microseconds, exactly; a time without offset is UTC."""
+    import datetime as dt
+
+    try:
+        moment = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise CliError(f"bad time {text!r}: use ISO 8601, e.g. 2025-06-15T15:06:40Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+
+
+def cmd_export(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from nvr.app import open_store_offline
+    from nvr.export.boxes import Location
+    from nvr.export.device_identity import device_identity
+    from nvr.export.job import ExportCancelled, ExportError, ExportJob, ExportRequest
+    from nvr.export.progress import ProgressPrinter
+    from nvr.export.unit import local_unit
+    from nvr.export.verify import iso
+
+    location = None
+    if args.location:
+        try:
+            location = Location.from_degrees(*args.location.split(","))
+        except (TypeError, ValueError) as exc:
+            raise CliError(f"bad --location {args.location!r}: {exc}") from None
+    request = ExportRequest(
+        recording=args.recording,
+        start_us=parse_time(args.start) if args.start else None,
+        end_us=parse_time(args.end) if args.end else None,
+        output=Path(args.output).resolve(),
+        tracks=tuple(t for t in (args.tracks or "").split(",") if t),
+        operator=args.operator if args.operator is not None else getpass.getuser(),
+        location=location,
+        overwrite=args.overwrite,
+    )
+    identity = device_identity(config)
+    store = open_store_offline(config, _engine(config))
+    printer = ProgressPrinter(sys.stderr)
+    job = ExportJob(store, request, identity, local_unit(config), on_progress=printer)
+    try:
+        result = job.run()
+    except ExportCancelled as exc:
+        raise CliError(str(exc), EXIT_PROBLEMS) from None
+    except ExportError as exc:
+        printer.done()
+        raise CliError(f"export failed: {exc}", EXIT_PROBLEMS) from None
+    finally:
+        store.close()
+    printer.done()
+    print(f"wrote {result.path} ({result.size} bytes)")
+    print(f"range: {iso(result.start_us)} to {iso(result.end_us)}")
+    for t in result.tracks:
+        print(f"track {t.track_id}: {t.token} {'/'.join(t.codecs)}, {t.samples} samples")
+    for token in result.skipped:
+        print(f"track {token}: no data in the range, left out")
+    print(f"signed by certificate SHA-256 {result.fingerprint}")
+    return 0
+
+
+def _own_fingerprint(config: Config) -> str | None:
+    """SHA-256 fingerprint of this device's export certificate, if it has one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    from nvr.export.device_identity import IdentityError, identity_paths
+
+    try:
+        _, cert_path, _ = identity_paths(config)
+        own = x509.load_pem_x509_certificates(cert_path.read_bytes())[0]
+    except (OSError, ValueError, IdentityError):
+        return None
+    return own.fingerprint(hashes.SHA256()).hex()
+
+
+def cmd_verify(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from cryptography import x509
+
+    from nvr.export.verify import verify_file
+
+    trust: list[x509.Certificate] = []
+    for name in args.trust:
+        try:
+            trust += x509.load_pem_x509_certificates(Path(name).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise CliError(f"cannot load trust anchors from {name}: {exc}") from None
+    report = verify_file(Path(args.file), trust=trust)
+    for line in report.lines():
+        print(line)
+    mine = _own_fingerprint(config)
+    for s in report.signers:
+        if mine and s.certificate is not None and s.certificate.fingerprint == mine:
+            print(f"signature {s.number} was made with this device's certificate")
+    if not report.ok:
+        print(f"nvr: {args.file}: verification failed: {report.reason}", file=sys.stderr)
+        return EXIT_PROBLEMS
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from nvr.export.device_identity import IdentityError
     from nvr.secretbox import SecretBoxError
     from nvr.users import UserError
 
@@ -169,17 +307,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = _config(args)
         setup_logging(config["log_level"])
-        if args.command == "serve":
+        if args.command in ("serve", "demo"):
             return cmd_serve(config)
         if args.command == "migrate":
             return cmd_migrate(config)
         if args.command == "fsck":
             return cmd_fsck(config, args.hash)
+        if args.command == "export":
+            return cmd_export(config, args)
+        if args.command == "verify":
+            return cmd_verify(config, args)
         return cmd_user(config, args)
     except CliError as exc:
         print(f"nvr: {exc}", file=sys.stderr)
         return exc.status
-    except (ConfigError, DatabaseUrlError, DatabaseUnavailable, UserError, SecretBoxError) as exc:
+    except (
+        ConfigError,
+        DatabaseUrlError,
+        DatabaseUnavailable,
+        UserError,
+        SecretBoxError,
+        IdentityError,
+    ) as exc:
         print(f"nvr: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

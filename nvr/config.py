@@ -92,6 +92,15 @@ FIELDS: tuple[Field, ...] = (
     Field("rtsp.host", "str", "0.0.0.0", "RTSP listen address (replay)."),
     Field("rtsp.port", "int", 8554, "RTSP port.", low=1, high=65535, flag="--rtsp-port"),
     Field(
+        "replay.session_timeout_seconds",
+        "int",
+        60,
+        "RTSP replay session timeout (Session: …;timeout=) until a VMS sets the ONVIF "
+        "SessionTimeout; the bounds are the SessionTimeoutRange the Replay service advertises.",
+        low=10,
+        high=3600,
+    ),
+    Field(
         "storage.dirs",
         "dirs",
         (),
@@ -221,6 +230,92 @@ FIELDS: tuple[Field, ...] = (
         "str",
         "",
         "ONVIF GetDeviceInformation HardwareId; empty = the model.",
+    ),
+    Field(
+        "events.max_pull_points",
+        "int",
+        64,
+        "ONVIF event pull points that may exist at once (MaxPullPoints).",
+        low=2,
+        high=1024,
+    ),
+    Field(
+        "events.queue_limit",
+        "int",
+        1000,
+        "Messages a pull point keeps for a client that does not pull; older ones are dropped.",
+        low=10,
+        high=100000,
+    ),
+    Field(
+        "search.max_sessions",
+        "int",
+        16,
+        "ONVIF searches (Find*) that may run at once; one more is refused (ResourceProblem).",
+        low=1,
+        high=1024,
+    ),
+    Field(
+        "search.max_keepalive_seconds",
+        "float",
+        300.0,
+        "Longest KeepAliveTime a search gets (longer requests are clamped).",
+        low=10,
+        high=86400,
+    ),
+    Field(
+        "search.max_wait_seconds",
+        "float",
+        10.0,
+        "Longest a Get*SearchResults request waits for results (WaitTime is clamped).",
+        low=0,
+        high=60,
+    ),
+    Field(
+        "search.max_results",
+        "int",
+        1000,
+        "Most results one Get*SearchResults response carries (MaxResults is clamped).",
+        low=1,
+        high=100000,
+    ),
+    Field(
+        "search.index_interval_seconds",
+        "float",
+        1.0,
+        "How often recorded events and metadata documents are indexed for search.",
+        low=0.05,
+        high=60,
+    ),
+    Field(
+        "search.settle_seconds",
+        "float",
+        5.0,
+        "How far behind the clock a search with a future EndPoint stays, so events still "
+        "being indexed are not skipped.",
+        low=0,
+        high=600,
+    ),
+    Field(
+        "discovery.enabled",
+        "bool",
+        True,
+        "Answer WS-Discovery probes and send Hello/Bye (unless the ONVIF discovery mode is "
+        "NonDiscoverable).",
+    ),
+    Field(
+        "discovery.group",
+        "str",
+        "239.255.255.250",
+        "WS-Discovery IPv4 multicast group (joined; Hello and Bye are sent to it).",
+    ),
+    Field("discovery.port", "int", 3702, "WS-Discovery UDP port.", low=1, high=65535),
+    Field(
+        "discovery.interface",
+        "str",
+        "",
+        "IPv4 address of the interface for WS-Discovery; empty = http.host if it is an "
+        "address, else every interface with an IPv4 address.",
     ),
 )
 FIELDS_BY_KEY = {f.key: f for f in FIELDS}

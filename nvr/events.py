@@ -9,6 +9,7 @@ messages and ``SetSynchronizationPoint`` can re-send them.
 
 from __future__ import annotations
 
+import datetime
 import itertools
 import logging
 import threading
@@ -123,3 +124,24 @@ class EventBus:
         with self._lock:
             events = sorted(self._properties.values(), key=lambda e: e.seq)
         return [replace(e, property_operation="Initialized") for e in events]
+
+
+DELETE_TRACK_DATA = "tns1:RecordingConfig/DeleteTrackData"
+
+
+def utc_text(time_us: int) -> str:
+    """xs:dateTime in UTC with a ``Z`` and millisecond precision (ONVIF answers in UTC)."""
+    moment = datetime.datetime.fromtimestamp(time_us // 1_000_000, datetime.UTC).replace(
+        microsecond=time_us % 1_000_000
+    )
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def delete_track_data(recording: str, track: str, start_us: int, end_us: int) -> Event:
+    """``tns1:RecordingConfig/DeleteTrackData``: recorded data of a track was deleted (by
+    retention or explicitly); the search index drops the range and DataFrom moves."""
+    return Event(
+        DELETE_TRACK_DATA,
+        (("RecordingToken", recording), ("TrackToken", track)),
+        (("StartTime", utc_text(start_us)), ("EndTime", utc_text(end_us))),
+    )

@@ -16,8 +16,13 @@ from pathlib import Path
 from typing import Final
 
 from nvr.onvif.device import DEVICE_PATH, device_service
+from nvr.onvif.events_service import EVENTS_PATH, events_service
 from nvr.onvif.operations import wsdl_operations
+from nvr.onvif.receiver import RECEIVER_PATH, receiver_service
+from nvr.onvif.recording import RECORDING_PATH, recording_service
+from nvr.onvif.replay import REPLAY_PATH, replay_service
 from nvr.onvif.soap import SoapService
+from nvr.search.service import SEARCH_PATH, search_service
 
 EXAMPLE_BASE_URL: Final = "http://localhost:8080"
 WSDL_DIR: Final = Path(__file__).resolve().parents[2] / "wsdl"
@@ -26,6 +31,11 @@ REGENERATE: Final = ".venv/bin/python -m nvr.onvif.publish"
 # file name → (service definition, endpoint path); later services add themselves here.
 PUBLISHED: Final[dict[str, tuple[Callable[[], SoapService], str]]] = {
     "device.wsdl": (device_service, DEVICE_PATH),
+    "events.wsdl": (events_service, EVENTS_PATH),
+    "receiver.wsdl": (receiver_service, RECEIVER_PATH),
+    "recording.wsdl": (recording_service, RECORDING_PATH),
+    "replay.wsdl": (replay_service, REPLAY_PATH),
+    "search.wsdl": (search_service, SEARCH_PATH),
 }
 
 

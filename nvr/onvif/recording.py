@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from spyne import DateTime, Float, Unicode, rpc
 
-from nvr.events import Items
+from nvr.events import Items, delete_track_data
 from nvr.ingest.job_config import DEFAULT_MAX_JOBS
 from nvr.onvif import recording_convert as convert
 from nvr.onvif import recording_types as rt
@@ -71,7 +71,6 @@ _CREATE_RECORDING: Final = "tns1:RecordingConfig/CreateRecording"
 _CREATE_TRACK: Final = "tns1:RecordingConfig/CreateTrack"
 _DELETE_RECORDING: Final = "tns1:RecordingConfig/DeleteRecording"
 _DELETE_TRACK: Final = "tns1:RecordingConfig/DeleteTrack"
-_DELETE_TRACK_DATA: Final = "tns1:RecordingConfig/DeleteTrackData"
 _RECORDING_CONFIGURATION: Final = "tns1:RecordingConfig/RecordingConfiguration"
 _TRACK_CONFIGURATION: Final = "tns1:RecordingConfig/TrackConfiguration"
 
@@ -107,19 +106,14 @@ def _element(model: Any, kind: type) -> Callable[[], Any]:
     return partial(model_element, model, kind, "Configuration")
 
 
-def _zulu(time_us: int) -> str:
-    moment = dt.datetime.fromtimestamp(time_us / 1_000_000, dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _publish_deleted_data(backend: RecordingBackend, deleted: Deleted) -> None:
     """DeleteTrackData for every interval of data a deletion removed."""
     for track in deleted.tracks:
         for interval in track.intervals:
-            backend.publish(
-                _DELETE_TRACK_DATA,
-                _track(track.recording_token, track.token),
-                (("StartTime", _zulu(interval.start_us)), ("EndTime", _zulu(interval.end_us))),
+            backend.bus.publish(
+                delete_track_data(
+                    track.recording_token, track.token, interval.start_us, interval.end_us
+                )
             )
 
 

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -44,6 +45,8 @@ class OnvifServer:
     context: OnvifContext
     engine: Engine
     reboots: list[float] = field(default_factory=list)
+    daemon: Daemon | None = None
+    app: Any = None
 
     @property
     def xaddr(self) -> str:
@@ -106,7 +109,8 @@ def start_server(tmp_path: Path, database_url: str) -> Iterator[StartServer]:
         engine = make_engine(config.database_url)
         if not running:
             _empty(engine)
-        app = build_app(Daemon(config, engine))
+        daemon = Daemon(config, engine)
+        app = build_app(daemon)
         context: OnvifContext = app.state.onvif
         port = free_port()
         server = uvicorn.Server(
@@ -127,7 +131,7 @@ def start_server(tmp_path: Path, database_url: str) -> Iterator[StartServer]:
             if time.monotonic() > deadline or not thread.is_alive():
                 raise RuntimeError("the test server did not start")
             time.sleep(0.005)
-        handle = OnvifServer(f"http://127.0.0.1:{port}", context, engine)
+        handle = OnvifServer(f"http://127.0.0.1:{port}", context, engine, daemon=daemon, app=app)
         context.reboot = lambda: handle.reboots.append(time.monotonic())
         return handle
 

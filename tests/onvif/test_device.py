@@ -15,11 +15,9 @@ from lxml import etree
 
 from nvr import __version__
 from nvr.onvif.device_policy import DEVICE_OPERATIONS
-from nvr.onvif.namespaces import TDS
+from nvr.onvif.namespaces import TDS, TEV, TRP, TRV
 from nvr.onvif.operations import wsdl_operations
-from nvr.onvif.registry import ServiceEntry
 from nvr.onvif.restart import EXIT_RESTART
-from nvr.onvif.types_tt import EventCapabilities, RecordingCapabilities
 from tests.daemon import Daemon, run_nvr
 from tests.onvif.conftest import ADMIN, OPERATOR, USER, OnvifServer, StartServer
 from tests.onvif.raw import NS, assert_fault, call, envelope
@@ -79,7 +77,14 @@ def _implemented() -> set[str]:
 
 def test_get_services_follow_the_host_the_client_used(server: OnvifServer) -> None:
     services = checked(OnvifClient(server.xaddr), "GetServices", IncludeCapability=False)
-    assert [(s.Namespace, s.XAddr) for s in services] == [(TDS, server.xaddr)]
+    assert [(s.Namespace, s.XAddr) for s in services] == [
+        (TDS, server.xaddr),
+        (TEV, server.base_url + "/onvif/events_service"),
+        ("http://www.onvif.org/ver10/search/wsdl", server.base_url + "/onvif/search_service"),
+        (TRP, server.base_url + "/onvif/replay_service"),
+        ("http://www.onvif.org/ver10/recording/wsdl", server.base_url + "/onvif/recording_service"),
+        (TRV, server.base_url + "/onvif/receiver_service"),
+    ]
     assert services[0].Capabilities is None
     assert (services[0].Version.Major, services[0].Version.Minor) == (26, 6)
     aliased = call(
@@ -91,48 +96,30 @@ def test_get_services_follow_the_host_the_client_used(server: OnvifServer) -> No
 
 
 def test_get_services_with_capabilities_and_registered_services(server: OnvifServer) -> None:
-    events = "http://www.onvif.org/ver10/events/wsdl"
-    server.context.registry.register(
-        ServiceEntry(
-            namespace=events,
-            path="/onvif/events",
-            version=(26, 6),
-            legacy_slot="Events",
-            legacy=lambda xaddr: EventCapabilities(
-                XAddr=xaddr,
-                WSSubscriptionPolicySupport=False,
-                WSPullPointSupport=True,
-                WSPausableSubscriptionManagerInterfaceSupport=False,
-            ),
-        )
-    )
+    events = server.base_url + "/onvif/events_service"  # the event service registers itself
     client = OnvifClient(server.xaddr)
     services = checked(client, "GetServices", IncludeCapability=True)
-    assert [s.XAddr for s in services] == [server.xaddr, server.base_url + "/onvif/events"]
-    assert services[1].Capabilities is None  # the test entry has no capabilities builder
+    search = server.base_url + "/onvif/search_service"
+    replay = server.base_url + "/onvif/replay_service"
+    recording = server.base_url + "/onvif/recording_service"
+    receiver = server.base_url + "/onvif/receiver_service"
+    assert [s.XAddr for s in services] == [
+        server.xaddr,
+        events,
+        search,
+        replay,
+        recording,
+        receiver,
+    ]
     raw = etree.fromstring(client.last_response)
+    (tev,) = raw.findall(f".//tds:Service/tds:Capabilities/{{{TEV}}}Capabilities", NS)
+    assert tev.get("MaxPullPoints") == "64"
     (security,) = raw.findall(".//tds:Service/tds:Capabilities/tds:Capabilities/tds:Security", NS)
     assert security.get("HttpDigest") == "true" and security.get("UsernameToken") == "true"
     assert security.get("HashingAlgorithms") == "SHA-256 MD5"
     legacy = checked(OnvifClient(server.xaddr), "GetCapabilities", Category=["Events"])
-    assert legacy.Events.XAddr == server.base_url + "/onvif/events"
+    assert legacy.Events.XAddr == events
     assert legacy.Device is None
-    server.context.registry.register(
-        ServiceEntry(
-            namespace="http://www.onvif.org/ver10/recording/wsdl",
-            path="/onvif/recording",
-            version=(26, 6),
-            legacy_slot="Recording",
-            legacy=lambda xaddr: RecordingCapabilities(
-                XAddr=xaddr,
-                ReceiverSource=True,
-                MediaProfileSource=False,
-                DynamicRecordings=True,
-                DynamicTracks=True,
-                MaxStringLength=256,
-            ),
-        )
-    )
     client = OnvifClient(server.xaddr)
     everything = checked(client, "GetCapabilities", Category=["All"])
     assert everything.Device.XAddr == server.xaddr
@@ -140,7 +127,7 @@ def test_get_services_with_capabilities_and_registered_services(server: OnvifSer
     # zeep files tt:Extension/tt:Recording under the preceding ##other wildcard, so read XML
     raw = etree.fromstring(client.last_response)
     xaddr = raw.find(".//tds:Capabilities/tt:Extension/tt:Recording/tt:XAddr", NS)
-    assert xaddr.text == server.base_url + "/onvif/recording"
+    assert xaddr.text == server.base_url + "/onvif/recording_service"
 
 
 def test_service_capabilities(server: OnvifServer) -> None:
@@ -154,7 +141,16 @@ def test_legacy_capabilities(server: OnvifServer) -> None:
     client = OnvifClient(server.xaddr)
     caps = checked(client, "GetCapabilities")
     assert caps.Device.XAddr == server.xaddr
-    assert caps.Extension is None  # nothing but the device service is mounted yet
+    # of the mounted services recording, search, replay and receiver have a tt:Extension part
+    # (zeep misfiles it)
+    raw = etree.fromstring(client.last_response)
+    (extension,) = raw.findall(".//tds:Capabilities/tt:Extension", NS)
+    assert [etree.QName(e).localname for e in extension] == [
+        "Recording",
+        "Search",
+        "Replay",
+        "Receiver",
+    ]
     assert checked(client, "GetCapabilities", Category=["Device"]).Device.XAddr == server.xaddr
     assert fault_of(client, "GetCapabilities", Category=["PTZ"]) == (
         "Receiver",

@@ -69,8 +69,8 @@ class Nvr:
 
     @property
     def demo_uri(self) -> str:
-        assert self.daemon.rtsp is not None
-        return f"rtsp://127.0.0.1:{self.daemon.rtsp.port}/demo"
+        assert self.daemon.demo_rtsp is not None
+        return f"rtsp://127.0.0.1:{self.daemon.demo_rtsp.port}/demo"
 
     def topics(self) -> list[str]:
         return [e.topic for e in self.events]
