@@ -10,10 +10,10 @@ from spyne import AnyUri, Boolean, ComplexModel, Integer32, Unicode, XmlAttribut
 
 from nvr.onvif.namespaces import TRV, TT
 from nvr.onvif.replay_types import StreamSetup
-from nvr.onvif.types_tt import _enum, required
+from nvr.onvif.types_tt import required, tt_enum
 
-ReceiverMode = _enum("ReceiverMode", "AutoConnect", "AlwaysConnect", "NeverConnect", "Unknown")
-ReceiverState = _enum("ReceiverState", "NotConnected", "Connecting", "Connected", "Unknown")
+ReceiverMode = tt_enum("ReceiverMode", "AutoConnect", "AlwaysConnect", "NeverConnect", "Unknown")
+ReceiverState = tt_enum("ReceiverState", "NotConnected", "Connecting", "Connected", "Unknown")
 
 
 class Capabilities(ComplexModel):

@@ -23,7 +23,7 @@ from spyne import (
 )
 
 from nvr.onvif.namespaces import TRC, TT
-from nvr.onvif.types_tt import _enum, repeated, required
+from nvr.onvif.types_tt import repeated, required, tt_enum
 from nvr.search.service_types import SearchScope, SourceReference
 
 __all__ = [
@@ -52,7 +52,7 @@ __all__ = [
     "TrackOptions",
 ]
 
-TrackType = _enum("TrackType", "Video", "Audio", "Metadata", "Extended")
+TrackType = tt_enum("TrackType", "Video", "Audio", "Metadata", "Extended")
 Text = Unicode(min_occurs=1)
 """A required string that may be empty (spyne reads an empty element as None)."""
 

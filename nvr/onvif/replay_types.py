@@ -10,10 +10,10 @@ from __future__ import annotations
 from spyne import AnyUri, AnyXml, Boolean, ComplexModel, Duration, Unicode, XmlAttribute
 
 from nvr.onvif.namespaces import TRP, TT
-from nvr.onvif.types_tt import _enum, required
+from nvr.onvif.types_tt import required, tt_enum
 
-StreamType = _enum("StreamType", "RTP-Unicast", "RTP-Multicast")
-TransportProtocol = _enum("TransportProtocol", "UDP", "TCP", "RTSP", "HTTP")
+StreamType = tt_enum("StreamType", "RTP-Unicast", "RTP-Multicast")
+TransportProtocol = tt_enum("TransportProtocol", "UDP", "TCP", "RTSP", "HTTP")
 
 
 class Capabilities(ComplexModel):

@@ -30,22 +30,22 @@ def repeated(kind: type, minimum: int = 0) -> type:
     )
 
 
-def _enum(name: str, *values: str) -> type:
+def tt_enum(name: str, *values: str) -> type:
     """A named tt: string enumeration (customize() cannot set a namespace, so assign it)."""
     kind = Unicode(values=values, type_name=name)
     kind.__namespace__ = TT
     return kind
 
 
-SetDateTimeType = _enum("SetDateTimeType", "Manual", "NTP")
-ScopeDefinition = _enum("ScopeDefinition", "Fixed", "Configurable")
-UserLevelType = _enum("UserLevel", "Administrator", "Operator", "User", "Anonymous", "Extended")
-DiscoveryModeType = _enum("DiscoveryMode", "Discoverable", "NonDiscoverable")
-NetworkProtocolType = _enum("NetworkProtocolType", "HTTP", "HTTPS", "RTSP")
-IPType = _enum("IPType", "IPv4", "IPv6")
-NetworkHostType = _enum("NetworkHostType", "IPv4", "IPv6", "DNS")
-DuplexType = _enum("Duplex", "Full", "Half")
-CapabilityCategory = _enum(
+SetDateTimeType = tt_enum("SetDateTimeType", "Manual", "NTP")
+ScopeDefinition = tt_enum("ScopeDefinition", "Fixed", "Configurable")
+UserLevelType = tt_enum("UserLevel", "Administrator", "Operator", "User", "Anonymous", "Extended")
+DiscoveryModeType = tt_enum("DiscoveryMode", "Discoverable", "NonDiscoverable")
+NetworkProtocolType = tt_enum("NetworkProtocolType", "HTTP", "HTTPS", "RTSP")
+IPType = tt_enum("IPType", "IPv4", "IPv6")
+NetworkHostType = tt_enum("NetworkHostType", "IPv4", "IPv6", "DNS")
+DuplexType = tt_enum("Duplex", "Full", "Half")
+CapabilityCategory = tt_enum(
     "CapabilityCategory", "All", "Analytics", "Device", "Events", "Imaging", "Media", "PTZ"
 )
 

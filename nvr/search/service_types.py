@@ -25,7 +25,7 @@ from spyne import (
 
 from nvr.onvif.events_types import NotificationMessage
 from nvr.onvif.namespaces import TSE, TT
-from nvr.onvif.types_tt import repeated, required
+from nvr.onvif.types_tt import repeated, required, tt_enum
 from nvr.search.timefmt import datetime_us, format_us, utc_datetime
 
 
@@ -46,17 +46,11 @@ When = DateTime(min_occurs=1, nillable=False)
 """A required xs:dateTime; give it :class:`UtcTime` values."""
 
 
-def _enum(name: str, *values: str) -> type:
-    kind = Unicode(values=values, type_name=name)
-    kind.__namespace__ = TT
-    return kind
-
-
-SearchState = _enum("SearchState", "Queued", "Searching", "Completed", "Unknown")
-RecordingStatus = _enum(
+SearchState = tt_enum("SearchState", "Queued", "Searching", "Completed", "Unknown")
+RecordingStatus = tt_enum(
     "RecordingStatus", "Initiated", "Recording", "Stopped", "Removing", "Removed", "Unknown"
 )
-TrackType = _enum("TrackType", "Video", "Audio", "Metadata", "Extended")
+TrackType = tt_enum("TrackType", "Video", "Audio", "Metadata", "Extended")
 
 
 class Capabilities(ComplexModel):
