@@ -9,7 +9,6 @@ messages and ``SetSynchronizationPoint`` can re-send them.
 
 from __future__ import annotations
 
-import datetime
 import itertools
 import logging
 import threading
@@ -130,11 +129,15 @@ DELETE_TRACK_DATA = "tns1:RecordingConfig/DeleteTrackData"
 
 
 def utc_text(time_us: int) -> str:
-    """xs:dateTime in UTC with a ``Z`` and millisecond precision (ONVIF answers in UTC)."""
-    moment = datetime.datetime.fromtimestamp(time_us // 1_000_000, datetime.UTC).replace(
-        microsecond=time_us % 1_000_000
-    )
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """xs:dateTime in UTC with ``Z`` (ONVIF answers in UTC); milliseconds or microseconds only
+    when there are any. The one formatter of event, search and fault times."""
+    seconds, micro = divmod(time_us, 1_000_000)
+    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if micro % 1000:
+        return f"{text}.{micro:06d}Z"
+    if micro:
+        return f"{text}.{micro // 1000:03d}Z"
+    return text + "Z"
 
 
 def delete_track_data(recording: str, track: str, start_us: int, end_us: int) -> Event:

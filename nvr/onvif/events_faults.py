@@ -13,7 +13,7 @@ from typing import Final
 
 from lxml import etree
 
-from nvr.onvif.events_render import utc_text
+from nvr.events import utc_text
 from nvr.onvif.events_time import format_duration
 from nvr.onvif.faults import WSA_FAULT_ACTION, OnvifFault
 from nvr.onvif.namespaces import TEV, WSNT, clark

@@ -10,7 +10,6 @@ else cannot be written as XML; it is left out and logged once per topic and item
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import logging
 import threading
 from collections.abc import Iterable
@@ -18,7 +17,7 @@ from typing import Any
 
 from lxml import etree
 
-from nvr.events import Event
+from nvr.events import Event, utc_text
 from nvr.onvif.events_types import NotificationMessage, notification
 from nvr.onvif.namespaces import TT, clark
 
@@ -26,14 +25,6 @@ log = logging.getLogger("nvr.onvif.events")
 
 _warned: set[tuple[str, str]] = set()
 _warned_lock = threading.Lock()
-
-
-def utc_text(time_us: int) -> str:
-    """xs:dateTime in UTC with ``Z``; milliseconds only when there are any."""
-    moment = dt.datetime.fromtimestamp(time_us // 1_000_000, dt.UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    millis = (time_us % 1_000_000) // 1000
-    return f"{text}.{millis:03d}Z" if millis else text + "Z"
 
 
 def _warn_once(topic: str, name: str, reason: str) -> None:

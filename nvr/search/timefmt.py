@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from typing import Final
+
+from nvr.events import utc_text
 
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US: Final = dt.timedelta(microseconds=1)
@@ -29,12 +30,5 @@ def utc_datetime(time_us: int) -> dt.datetime:
     return EPOCH + dt.timedelta(microseconds=time_us)
 
 
-def format_us(time_us: int) -> str:
-    """UTC with ``Z``; milliseconds or microseconds only when there are any."""
-    seconds, micro = divmod(time_us, 1_000_000)
-    text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-    if micro % 1000:
-        return f"{text}.{micro:06d}Z"
-    if micro:
-        return f"{text}.{micro // 1000:03d}Z"
-    return text + "Z"
+format_us = utc_text
+"""UTC with ``Z``; milliseconds or microseconds only when there are any."""
