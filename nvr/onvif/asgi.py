@@ -7,10 +7,14 @@ build an :class:`~nvr.onvif.request.HttpRequest` its own way and reuse the gate 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qsl
 
-from nvr.onvif.request import HttpRequest
+from nvr.onvif.request import HttpRequest, Principal
+
+GRANTED_PRINCIPAL: Final = "nvr.principal"
+"""ASGI scope ``extensions`` key under which a carrier (the uplink) passes the
+:class:`~nvr.onvif.request.Principal` it grants the request."""
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -33,6 +37,7 @@ def http_request(scope: Scope, body: bytes) -> HttpRequest:
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     client = scope.get("client") or ("", 0)
     server = scope.get("server")
+    granted = (scope.get("extensions") or {}).get(GRANTED_PRINCIPAL)
     return HttpRequest(
         method=scope["method"],
         path=scope.get("root_path", "") + scope["path"],
@@ -42,6 +47,7 @@ def http_request(scope: Scope, body: bytes) -> HttpRequest:
         client=str(client[0]),
         scheme=scope.get("scheme", "http"),
         server=(str(server[0]), int(server[1])) if server else None,
+        granted=granted if isinstance(granted, Principal) else None,
     )
 
 

@@ -74,6 +74,11 @@ class SoapAuthenticator:
     ) -> Principal | Refusal:
         if access is AccessClass.PRE_AUTH:
             return Principal.anonymous()
+        if request.granted is not None:  # the carrier vouches for the caller (uplink)
+            if not allowed(request.granted.level, access):
+                level = request.granted.level.value
+                return Refusal(not_authorized(f"{level} may not call this operation"), 400)
+            return request.granted
         wait = self.throttle.locked_for(request.client)
         if wait > 0:
             retry = str(int(wait) + 1)

@@ -32,6 +32,9 @@ class HttpRequest:
     client: str
     scheme: str
     server: tuple[str, int] | None = None
+    granted: Principal | None = None
+    """Set by a carrier that vouches for the caller itself (the uplink grants its configured
+    user level to every request): no per-request credentials are asked for."""
 
     def with_header(self, name: str, value: str) -> HttpRequest:
         return replace(self, headers={**self.headers, name: value})

@@ -229,9 +229,13 @@ class _Connection(asyncio.Protocol):
     protocol through its own transport, with ``http_tunnel=False``.
     """
 
-    def __init__(self, server: RtspServer, *, http_tunnel: bool = True) -> None:
+    def __init__(
+        self, server: RtspServer, *, http_tunnel: bool = True, granted_user: str | None = None
+    ) -> None:
         self.server = server
         self.http_tunnel = http_tunnel
+        self.granted_user = granted_user
+        """Set by a carrier that authenticated the stream itself (the uplink): no Digest."""
         self.transport: asyncio.Transport | None = None
         self.channel: TcpChannel
         self.peer = ""
@@ -453,16 +457,21 @@ class RtspServer:
     def connection_count(self) -> int:
         return len(self._connections)
 
-    def connection_protocol(self, *, http_tunnel: bool = True) -> asyncio.Protocol:
+    def connection_protocol(
+        self, *, http_tunnel: bool = True, granted_user: str | None = None
+    ) -> asyncio.Protocol:
         """The protocol of one client byte stream that does not come from our listening socket.
 
         The carrier calls ``connection_made`` with an :class:`asyncio.Transport` of its own
         (``peername``/``sockname`` extra info, write buffer limits, pause/resume_writing on
         the protocol), ``data_received`` with the client's bytes and ``connection_lost`` once at
         the end; everything else (parsing, auth, sessions, reaping) is what TCP clients get.
-        ``http_tunnel=False`` refuses the Apple HTTP tunnel on that stream.
+        ``http_tunnel=False`` refuses the Apple HTTP tunnel on that stream. ``granted_user``
+        is for a carrier that has authenticated and authorized the stream itself (an uplink
+        whose user level allows READ_MEDIA): requests on it are neither asked for Digest nor
+        checked by ``authorize``, and act as that user.
         """
-        return _Connection(self, http_tunnel=http_tunnel)
+        return _Connection(self, http_tunnel=http_tunnel, granted_user=granted_user)
 
     # -- request dispatch --------------------------------------------------------------------
 
@@ -512,9 +521,10 @@ class RtspServer:
             if method in _NOT_ALLOWED:
                 raise _Reply(405, [("Allow", _PUBLIC)])
             raise _Reply(501)
-        user = await self._authenticate(request)
+        granted = ep.conn.granted_user
+        user = granted if granted is not None else await self._authenticate(request)
         path = _url_path(request.uri)
-        if self.auth is not None and self.auth.authorize is not None:
+        if granted is None and self.auth is not None and self.auth.authorize is not None:
             assert user is not None
             if not self.auth.authorize(user, method, path or "*"):
                 raise _Reply(403)
