@@ -11,12 +11,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from nvr.db.engine import make_engine, make_sessionmaker
 from nvr.db.migrate import upgrade
 from nvr.db.models import Base
+
+# Speed belongs to bench/: on a loaded CI machine hypothesis's per-example deadline and its
+# too-slow health check only turn scheduling noise into failures.
+settings.register_profile(
+    "nvr", deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("nvr")
 
 BACKEND = os.environ.get("NVR_TEST_DATABASE", "sqlite")
 PG_ADMIN_URL = os.environ.get(

@@ -15,7 +15,7 @@ from lxml import etree
 
 from nvr import __version__
 from nvr.onvif.device_policy import DEVICE_OPERATIONS
-from nvr.onvif.namespaces import TDS, TEV, TRP, TRV
+from nvr.onvif.namespaces import TDS, TEV, TRP, TRV, TUP
 from nvr.onvif.operations import wsdl_operations
 from nvr.onvif.restart import EXIT_RESTART
 from tests.daemon import Daemon, run_nvr
@@ -84,6 +84,7 @@ def test_get_services_follow_the_host_the_client_used(server: OnvifServer) -> No
         (TRP, server.base_url + "/onvif/replay_service"),
         ("http://www.onvif.org/ver10/recording/wsdl", server.base_url + "/onvif/recording_service"),
         (TRV, server.base_url + "/onvif/receiver_service"),
+        (TUP, server.base_url + "/onvif/uplink_service"),
     ]
     assert services[0].Capabilities is None
     assert (services[0].Version.Major, services[0].Version.Minor) == (26, 6)
@@ -110,6 +111,7 @@ def test_get_services_with_capabilities_and_registered_services(server: OnvifSer
         replay,
         recording,
         receiver,
+        server.base_url + "/onvif/uplink_service",
     ]
     raw = etree.fromstring(client.last_response)
     (tev,) = raw.findall(f".//tds:Service/tds:Capabilities/{{{TEV}}}Capabilities", NS)
