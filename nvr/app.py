@@ -26,6 +26,7 @@ from nvr.export.unit import local_unit
 from nvr.ingest.engine import IngestEngine
 from nvr.ingest.history import RecordingHistory
 from nvr.onvif.discovery import DiscoveryResponder, start_discovery
+from nvr.onvif.resources import ResourceTracker
 from nvr.playback import RtspServer, StaticResolver
 from nvr.playback.wiring import PlaybackHandle, start_playback
 from nvr.search import create_indexer
@@ -60,6 +61,8 @@ class Daemon:
         self.bus = EventBus()
         self.history = RecordingHistory(self.bus)
         """The store's listener: RecordingHistory events onto the bus."""
+        self.resources = ResourceTracker(self.bus)
+        """Receivers and recordings as tns1:Resource property events (resource queries)."""
         self.search_indexer = create_indexer(self)
         """Indexes recording events and metadata for the Search service."""
         self.ingest: IngestEngine | None = None
@@ -90,6 +93,7 @@ class Daemon:
             self.sessions, store, self.bus, self.scheduler, history=self.history
         )
         await self.ingest.start()
+        await self.resources.start(self.ingest.receivers, self.ingest.jobs, store)
         try:
             self.playback = await start_playback(self)
         except OSError as exc:
@@ -126,6 +130,7 @@ class Daemon:
             self.discovery = None
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.resources.stop()
         if self.ingest is not None:  # recorders end their runs before the final checkpoint
             await self.ingest.stop()
             self.ingest = None

@@ -209,6 +209,9 @@ class ReceiverManager:
         self._lock = threading.Lock()
         self._started = False
         self._stopping = False
+        self.listeners: list[Callable[[], None]] = []
+        """Called (on the loop) after a receiver is created, reconfigured or deleted; state
+        changes are on the bus (ChangeState). They must be quick and must not raise."""
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -324,6 +327,7 @@ class ReceiverManager:
             raise
         self._spawn(receiver)
         log.info("receiver %s created (%s)", token, config.mode)
+        self._notify()
         return receiver.info()
 
     async def configure(
@@ -337,6 +341,7 @@ class ReceiverManager:
         receiver.config, receiver.options = config, opts
         receiver.version += 1
         receiver.changed.set()
+        self._notify()
         return receiver.info()
 
     async def set_mode(self, token: str, mode: str) -> ReceiverInfo:
@@ -353,6 +358,7 @@ class ReceiverManager:
         receiver.config = config
         receiver.version += 1
         receiver.changed.set()
+        self._notify()
         return receiver.info()
 
     async def delete(self, token: str) -> None:
@@ -368,6 +374,14 @@ class ReceiverManager:
         if receiver.task is not None:
             await self._finish([receiver.task], self._timeouts.teardown + 5.0)
         log.info("receiver %s deleted", token)
+        self._notify()
+
+    def _notify(self) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception:  # a broken listener must not fail the operation
+                log.exception("receiver listener failed")
 
     # --- consumers (event loop) -----------------------------------------------------------
 

@@ -16,14 +16,17 @@ expressions within the same subset)::
 
 Items are looked up in Source, Key and Data alike. Several TopicExpression or MessageContent
 elements in one filter must all match (WS-BaseNotification); one without a Dialect attribute
-is read in the ONVIF dialect. Errors carry the name of the wsnt fault the service answers with.
+is read in the ONVIF dialect. The resource-query filters (``tt:LocationFilter``, PrefixFilter,
+ScopeFilter, SelectFilter) are further children of the filter, read by
+:mod:`nvr.onvif.resources_filter`. Errors carry the name of the wsnt fault the service answers
+with.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from lxml import etree
@@ -38,6 +41,12 @@ from nvr.onvif.events_topics import (
     topic_path,
 )
 from nvr.onvif.namespaces import TT, WSNT, clark
+from nvr.onvif.resources_filter import (
+    ResourceFilter,
+    ResourceFilterError,
+    is_resource_filter,
+    parse_resource_filters,
+)
 
 TOPIC_DIALECTS: Final = (CONCRETE, CONCRETE_SET)
 _TOPIC_ALIASES: Final = {
@@ -287,6 +296,8 @@ class EventFilter:
 
     topics: tuple[tuple[TopicPattern, ...], ...] = ()
     contents: tuple[Predicate, ...] = ()
+    resources: ResourceFilter = field(default_factory=ResourceFilter)
+    """Resource-query filters (:mod:`nvr.onvif.resources_filter`): tns1:Resource only."""
 
     def matches_topic(self, topic: str) -> bool:
         try:
@@ -296,12 +307,16 @@ class EventFilter:
         return all(any(p.matches(path) for p in group) for group in self.topics)
 
     def matches(self, event: Event) -> bool:
-        if not self.matches_topic(event.topic):
+        if not self.matches_topic(event.topic) or not self.resources.matches(event):
             return False
         if not self.contents:
             return True
         items = Items.of(event)
         return all(content(items) for content in self.contents)
+
+    def view(self, event: Event) -> Event:
+        """What a matching ``event`` looks like to this subscription (SelectFilter)."""
+        return self.resources.view(event)
 
 
 def _text(element: etree._Element) -> str:
@@ -316,6 +331,7 @@ def parse_filter(element: etree._Element | None) -> EventFilter:
         return EventFilter()
     topics: list[tuple[TopicPattern, ...]] = []
     contents: list[Predicate] = []
+    resources: list[etree._Element] = []
     for child in element.iterchildren(tag=etree.Element):
         nsmap = dict(child.nsmap)
         dialect = child.get("Dialect") or ""
@@ -323,9 +339,15 @@ def parse_filter(element: etree._Element | None) -> EventFilter:
             topics.append(parse_topic_expression(_text(child), dialect or CONCRETE_SET, nsmap))
         elif child.tag == clark(WSNT, "MessageContent"):
             contents.append(parse_message_content(child.text or "", dialect or ITEM_FILTER, nsmap))
+        elif is_resource_filter(child):
+            resources.append(child)
         else:
             name = etree.QName(child)
             raise FilterError(
                 "InvalidFilterFault", f"filter {name.localname} is not supported", name
             )
-    return EventFilter(tuple(topics), tuple(contents))
+    try:
+        resource_filter = parse_resource_filters(resources)
+    except ResourceFilterError as error:
+        raise _invalid_content(str(error)) from None
+    return EventFilter(tuple(topics), tuple(contents), resource_filter)

@@ -26,13 +26,14 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Final
 
 from nvr.events import Event, EventBus, Items
 from nvr.onvif.events_filter import EventFilter
 from nvr.onvif.events_topics import describe
+from nvr.onvif.resources_filter import signature
 
 log = logging.getLogger("nvr.onvif.events")
 
@@ -76,11 +77,30 @@ class PullPoint:
     unreported: int = 0
     pulling: bool = False
     closed: bool = False
+    shown: dict[Key, Hashable] = field(default_factory=dict)
+    """What a SelectFilter let through of each property, last time (see :meth:`visible`)."""
 
     def wants(self, event: Event) -> bool:
         if self.changed_only and event.property_operation in ("Initialized", "Deleted"):
             return False
         return self.filter.matches(event)
+
+    def visible(self, event: Event) -> Event | None:
+        """``event`` as this pull point shows it (SelectFilter); None for a Changed property
+        whose selected items did not change (ResourceQuery §6.2: e.g. an Offline flip is
+        no change to a subscriber that did not select Offline)."""
+        view = self.filter.view(event)
+        if view is event or not view.is_property:
+            return view
+        key = (view.topic, view.source)
+        if view.property_operation == "Deleted":
+            self.shown.pop(key, None)
+            return view
+        selected = signature(view)
+        if view.property_operation == "Changed" and self.shown.get(key) == selected:
+            return None
+        self.shown[key] = selected
+        return view
 
 
 class PullPointManager:
@@ -167,6 +187,9 @@ class PullPointManager:
                     self._offer(point, event)
 
     def _offer(self, point: PullPoint, event: Event) -> None:
+        visible = point.visible(event)
+        if visible is None:
+            return
         if len(point.queue) >= self.queue_limit:
             point.queue.popleft()
             point.dropped += 1
@@ -175,7 +198,7 @@ class PullPointManager:
                 log.warning(
                     "pull point %s is not being read: dropping its oldest messages", point.id
                 )
-        point.queue.append(event)
+        point.queue.append(visible)
         point.condition.notify()
 
     def _initialized(self, point: PullPoint) -> list[Event]:

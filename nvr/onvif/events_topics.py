@@ -5,7 +5,7 @@ the event bus; this table is what we promise about them (Core §9.6.2: ``wstop:t
 with a ``tt:MessageDescription``). A test checks that every ``tns1:`` topic string in the
 package is listed here, and the pull points warn once about a published topic that is not.
 Item types are the ones the service specifications declare (RecordingControl §5.25, Recording
-Search §7, Receiver §5.6, Core §9.11.1), with their misspellings (``xs:String``,
+Search §7, Receiver §5.6, Core §9.11.1, ResourceQuery §6.2), with their misspellings (``xs:String``,
 ``xsDateTime``) corrected.
 """
 
@@ -58,6 +58,10 @@ _TRACK = ("TrackToken", "tt:TrackReference")
 _JOB = ("RecordingJobToken", "tt:RecordingJobReference")
 _RECEIVER = ("ReceiverToken", "tt:ReferenceToken")
 _MEDIA_URI = ("MediaUri", "tt:MediaUri")
+# ResourceQuery §6.2: one message description for every tns1:Resource/<name> topic.
+_RESOURCE_SOURCE = (("Token", "tt:ReferenceToken"),)
+_RESOURCE_DATA = (("Name", "xs:string"), ("Scope", "xs:string"), ("Offline", "xs:boolean"))
+_RESOURCE_ELEMENTS = (("Location", "tt:GeoLocation"),)
 
 TOPICS: Final = (
     TopicDescription(
@@ -124,6 +128,12 @@ TOPICS: Final = (
         ),
         (("Progress", "xs:float"), ("Alias", "xs:string")),
         (("FileProgressStatus", "tt:ArrayOfFileProgress"), ("Error", "soapenv:Fault")),
+    ),
+    TopicDescription(
+        "tns1:Resource/VideoSource", True, _RESOURCE_SOURCE, _RESOURCE_DATA, _RESOURCE_ELEMENTS
+    ),
+    TopicDescription(
+        "tns1:Resource/Recording", True, _RESOURCE_SOURCE, _RESOURCE_DATA, _RESOURCE_ELEMENTS
     ),
 )
 

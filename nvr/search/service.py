@@ -31,6 +31,7 @@ from nvr.onvif.namespaces import TSE, clark
 from nvr.onvif.operations import compose
 from nvr.onvif.registry import ServiceEntry
 from nvr.onvif.request import HttpRequest
+from nvr.onvif.resources import receiver_of
 from nvr.onvif.soap import SoapEndpoint, SoapResponse, SoapService, route
 from nvr.onvif.types_tt import repeated, required
 from nvr.search import engine as search_engine
@@ -89,7 +90,7 @@ def _scope(scope: st.SearchScope | None) -> Scope:
     if scope is None:
         return Scope()
     return Scope(
-        sources=render.scope_tokens(scope.IncludedSources),
+        sources=tuple(receiver_of(t) or t for t in render.scope_tokens(scope.IncludedSources)),
         recordings=render.scope_tokens(scope.IncludedRecordings),
         information_filter=scope.RecordingInformationFilter,
     )
