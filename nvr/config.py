@@ -89,6 +89,15 @@ FIELDS: tuple[Field, ...] = (
     ),
     Field("http.host", "str", "0.0.0.0", "HTTP listen address (ONVIF SOAP, /healthz, API)."),
     Field("http.port", "int", 8080, "HTTP port.", low=1, high=65535, flag="--http-port"),
+    Field(
+        "http.max_soap_request_bytes",
+        "size",
+        1024**2,
+        "Largest ONVIF SOAP request body accepted; a longer one is answered HTTP 413 "
+        "without being parsed.",
+        low=4096,
+        high=64 * 1024**2,
+    ),
     Field("rtsp.host", "str", "0.0.0.0", "RTSP listen address (replay)."),
     Field("rtsp.port", "int", 8554, "RTSP port.", low=1, high=65535, flag="--rtsp-port"),
     Field(

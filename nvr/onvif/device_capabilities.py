@@ -3,6 +3,8 @@
 
 The flags are true only for what is implemented: HTTP Digest (the configured algorithms) and
 UsernameToken, the default access policy, no network/TLS/firmware/backup management.
+WS-Discovery (:mod:`nvr.onvif.discovery`) answers Resolve and sends Bye, unless it is switched
+off in the configuration, when the device announces no discovery at all.
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ MAX_USERNAME_LENGTH: Final = 64
 MAX_PASSWORD_LENGTH: Final = MAX_PASSWORD
 
 
+def discovery_enabled(context: OnvifContext) -> bool:
+    return bool(context.config["discovery.enabled"])
+
+
 def service_capabilities(context: OnvifContext) -> DeviceServiceCapabilities:
+    discovery = discovery_enabled(context)
     return DeviceServiceCapabilities(
         Network=NetworkCapabilities(
             IPFilter=False,
@@ -72,8 +79,8 @@ def service_capabilities(context: OnvifContext) -> DeviceServiceCapabilities:
             HashingAlgorithms=" ".join(context.digest_algorithms),
         ),
         System=SystemCapabilities(
-            DiscoveryResolve=False,
-            DiscoveryBye=False,
+            DiscoveryResolve=discovery,
+            DiscoveryBye=discovery,
             RemoteDiscovery=False,
             SystemBackup=False,
             SystemLogging=False,
@@ -82,7 +89,7 @@ def service_capabilities(context: OnvifContext) -> DeviceServiceCapabilities:
             HttpSystemLogging=False,
             HttpSupportInformation=False,
             StorageConfiguration=False,
-            DiscoveryNotSupported=False,
+            DiscoveryNotSupported=not discovery,
             NetworkConfigNotSupported=True,
             UserConfigNotSupported=False,
         ),
@@ -94,15 +101,15 @@ def model_element(instance: Any, cls: type, name: str) -> etree._Element:
     return get_object_as_xml(instance, cls, name)
 
 
-def legacy_device(xaddr: str) -> tt.DeviceCapabilities:
+def legacy_device(xaddr: str, discovery: bool) -> tt.DeviceCapabilities:
     return tt.DeviceCapabilities(
         XAddr=xaddr,
         Network=tt.NetworkCapabilities(
             IPFilter=False, ZeroConfiguration=False, IPVersion6=False, DynDNS=False
         ),
         System=tt.SystemCapabilities(
-            DiscoveryResolve=False,
-            DiscoveryBye=False,
+            DiscoveryResolve=discovery,
+            DiscoveryBye=discovery,
             RemoteDiscovery=False,
             SystemBackup=False,
             SystemLogging=False,
@@ -131,7 +138,7 @@ def legacy_capabilities(
     everything = "All" in wanted
     result = tt.Capabilities()
     if everything or "Device" in wanted:
-        result.Device = legacy_device(base_url + DEVICE_PATH)
+        result.Device = legacy_device(base_url + DEVICE_PATH, discovery_enabled(context))
     extension = tt.CapabilitiesExtension()
     for entry in context.registry.entries():
         slot = entry.legacy_slot

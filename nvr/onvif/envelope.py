@@ -8,6 +8,7 @@ tricks, oversized documents) so spyne only ever sees well-formed, entity-free en
 from __future__ import annotations
 
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Final
 
 from lxml import etree
@@ -16,6 +17,11 @@ from nvr.onvif.faults import OnvifFault, SoapVersion
 from nvr.onvif.namespaces import SOAP11, SOAP12, WSA, WSA_2004, WSSE, clark
 
 _VERSIONS: Final = {SOAP12: SoapVersion.SOAP12, SOAP11: SoapVersion.SOAP11}
+# Beyond libxml2's own limits (depth 256, 50 000-character names, no entities): ONVIF messages
+# declare a dozen namespaces and carry a few attributes per element; thousands of either only
+# make every later namespace lookup and attribute scan (spyne's, ours) slower.
+MAX_NAMESPACE_DECLARATIONS: Final = 256
+MAX_ATTRIBUTES: Final = 256
 # Header namespaces whose blocks we process (so mustUnderstand="1" on them is fine).
 UNDERSTOOD: Final = frozenset({WSSE, WSA, WSA_2004})
 _ROLES_FOR_US: Final = frozenset(
@@ -71,6 +77,26 @@ def _fault_version(data: bytes) -> SoapVersion:
     return SoapVersion.SOAP11 if SOAP11.encode() in data[:2048] else SoapVersion.SOAP12
 
 
+def _namespace_declarations(data: bytes) -> int:
+    """How many namespace declarations ``data`` (already known well-formed) makes."""
+    if data.count(b"xmlns") <= MAX_NAMESPACE_DECLARATIONS:  # cheap upper bound
+        return 0
+    events = etree.iterparse(
+        BytesIO(data), events=("start-ns",), resolve_entities=False, no_network=True
+    )
+    return sum(1 for _ in events)
+
+
+def _over_limits(root: etree._Element, data: bytes) -> str | None:
+    if _namespace_declarations(data) > MAX_NAMESPACE_DECLARATIONS:
+        return f"more than {MAX_NAMESPACE_DECLARATIONS} namespace declarations"
+    if data.count(b"=") > MAX_ATTRIBUTES and any(  # the count: a cheap upper bound
+        len(e.attrib) > MAX_ATTRIBUTES for e in root.iter(etree.Element)
+    ):
+        return f"more than {MAX_ATTRIBUTES} attributes on an element"
+    return None
+
+
 def parse_envelope(data: bytes) -> Envelope:
     """Parse and check the envelope; raises :class:`EnvelopeError` with the fault to send."""
     try:
@@ -84,6 +110,11 @@ def parse_envelope(data: bytes) -> Envelope:
         raise EnvelopeError(
             OnvifFault.sender("WellFormed", "Well-formed Error: a DTD is not allowed"),
             _fault_version(data),
+        )
+    excess = _over_limits(root, data)
+    if excess is not None:
+        raise EnvelopeError(
+            OnvifFault.sender("WellFormed", f"Well-formed Error: {excess}"), _fault_version(data)
         )
     qname = etree.QName(root)
     version = _VERSIONS.get(qname.namespace or "")

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("nvr.onvif")
 
 MAX_REQUEST_BYTES: Final = 1024 * 1024
+"""Default of ``http.max_soap_request_bytes`` (used when the config lacks the setting)."""
 _XML_TYPES: Final = ("application/soap+xml", "text/xml", "application/xml")
 _ADDRESS_MARKER: Final = "http://nvr.invalid/endpoint-address"
 
@@ -145,6 +146,13 @@ def _plain(status: int, text: str, headers: Sequence[tuple[str, str]] = ()) -> S
     )
 
 
+def _request_limit(context: OnvifContext) -> int:
+    try:
+        return int(context.config["http.max_soap_request_bytes"])
+    except (KeyError, TypeError):
+        return MAX_REQUEST_BYTES
+
+
 class SoapEndpoint:
     """ASGI application serving one :class:`SoapService` (mount it with :func:`route`)."""
 
@@ -152,6 +160,7 @@ class SoapEndpoint:
         self.service = service
         self.context = context
         self._limiter = anyio.CapacityLimiter(threads)
+        self.max_request_bytes = _request_limit(context)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -167,7 +176,7 @@ class SoapEndpoint:
             response = _plain(405, "SOAP requests must be POSTed\n", [("allow", "POST, GET")])
         else:
             try:
-                body = await read_body(scope, receive, MAX_REQUEST_BYTES)
+                body = await read_body(scope, receive, self.max_request_bytes)
             except Disconnected:
                 return
             if body is None:

@@ -10,17 +10,22 @@
   attachment files we never use); a collection of the daemon's heap holds the GIL for
   hundreds of milliseconds, so that is switched off.
 * The WSDL gets ONVIF-style soapAction values and a stable order of schema children.
+* ``xs:boolean`` and ``xs:duration`` values are checked: spyne reads any word as false and
+  crashes on (or half-reads) a malformed duration; both are a wrong-typed argument
+  (``env:Sender/ter:InvalidArgs``), not a server error.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any, Final
 
 import spyne.const
 from lxml import etree
 from spyne import Application
+from spyne.error import ValidationError
 from spyne.model.fault import Fault
 from spyne.protocol.soap import Soap11, Soap12
 
@@ -39,10 +44,30 @@ log = logging.getLogger("nvr.onvif")
 spyne.const.MIN_GC_INTERVAL = float("inf")
 
 
+_BOOLEANS: Final = {"true": True, "1": True, "false": False, "0": False}
+_DURATION: Final = re.compile(
+    r"-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?"
+)
+
+
 class _OnvifFaultsMixin:
-    """Fault XML, HTTP status and namespace clean-up for spyne's SOAP protocols."""
+    """Fault XML, HTTP status and namespace clean-up for spyne's SOAP protocols; strict
+    booleans and durations."""
 
     soap_version: SoapVersion
+
+    def boolean_from_bytes(self, cls: Any, string: str | bytes) -> bool:
+        text = string.decode() if isinstance(string, bytes) else string
+        value = _BOOLEANS.get(text.strip().lower())
+        if value is None:
+            raise ValidationError(text[:40], "%r is not an xs:boolean")
+        return value
+
+    def duration_from_unicode(self, cls: Any, string: str) -> Any:
+        text = string.strip()
+        if text and not _DURATION.fullmatch(text):
+            raise ValidationError(text[:40], "%r is not an xs:duration")
+        return super().duration_from_unicode(cls, text)  # type: ignore[misc]
 
     def fault_to_parent(
         self, ctx: Any, cls: Any, inst: Any, parent: Any, ns: Any, *a: Any, **k: Any
