@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nvr.events import EventBus
 from nvr.ingest.history import RecordingHistory
-from nvr.ingest.jobs import ACTIVE, JobConfiguration, JobSource, JobTrack, RecordingJobManager
+from nvr.ingest.job_config import ACTIVE, JobConfiguration, JobSource, JobTrack
+from nvr.ingest.jobs import RecordingJobManager
 from nvr.ingest.receiver_config import AUTO_CONNECT, ReceiverConfig, UnknownReceiver
 from nvr.ingest.receivers import ReceiverManager
 from nvr.ingest.schedules import ScheduleRegistry

@@ -14,10 +14,10 @@ Track state is derived, never stored: Idle unless the binding is attached; then 
 recorder refuses the stream ("Incompatible Stream") or could not be opened, Active while a
 recorder is live, Idle between sessions. Job and source states aggregate per the spec table.
 
-The values (configuration, states, errors) live in :mod:`nvr.ingest.job_config` and are
-re-exported here. Threading: mutating methods are coroutines for the event loop (the SOAP
-layer runs them with ``asyncio.run_coroutine_threadsafe``); :meth:`get`, :meth:`jobs`,
-:meth:`state` and :meth:`status` read snapshots and are safe from any thread.
+The values (configuration, states, errors) live in :mod:`nvr.ingest.job_config`. Threading:
+mutating methods are coroutines for the event loop (the SOAP layer runs them with
+``asyncio.run_coroutine_threadsafe``); :meth:`get`, :meth:`jobs`, :meth:`state` and
+:meth:`status` read snapshots and are safe from any thread.
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ from nvr.ingest.job_config import (
     MaxReceivers,
     MaxRecordingJobs,
     NoRecordingJob,
-    RecordingJobError,
     SourceState,
     TrackState,
     aggregate,
@@ -78,31 +77,9 @@ from nvr.protocol.rtcp import SenderReport
 from nvr.protocol.rtp import RtpPacket
 from nvr.store import Deleted, RecordingInfo, Store
 from nvr.store.catalog import check_token, new_token
-from nvr.store.types import InvalidToken, NoRecording, StoreError, now_us
+from nvr.store.types import InvalidToken, StoreError, now_us
 
-__all__ = [
-    "ACTIVE",
-    "IDLE",
-    "MODES",
-    "RECEIVER_SOURCE",
-    "TOPIC_JOB_CONFIGURATION",
-    "TOPIC_JOB_STATE",
-    "BadConfiguration",
-    "BadMode",
-    "JobConfiguration",
-    "JobSource",
-    "JobState",
-    "JobTrack",
-    "MaxReceivers",
-    "MaxRecordingJobs",
-    "NoRecording",
-    "NoRecordingJob",
-    "RecordingJobError",
-    "RecordingJobManager",
-    "SourceState",
-    "TrackState",
-    "aggregate",
-]
+__all__ = ["RecordingJobManager"]
 
 log = logging.getLogger("nvr.ingest.jobs")
 

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 from nvr.onvif.context import OnvifContext, create_context, warn_if_no_users
 from nvr.onvif.device import DEVICE_PATH, device_service
 from nvr.onvif.device_capabilities import device_entry
+from nvr.onvif.endpoints import serve_endpoint
 from nvr.onvif.events_service import mount_events
 from nvr.onvif.receiver import mount_receiver
 from nvr.onvif.registry import ServiceEntry
 from nvr.onvif.replay import mount_replay
 from nvr.onvif.restart import restart_hook
-from nvr.onvif.soap import SoapEndpoint, SoapService, route
+from nvr.onvif.soap import SoapEndpoint, SoapService
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -33,11 +34,7 @@ def mount_service(
     entry: ServiceEntry | None = None,
 ) -> SoapEndpoint:
     """Serve ``service`` at ``path``; ``entry`` (if any) announces it in GetServices."""
-    if entry is not None:
-        context.registry.register(entry)
-    endpoint = SoapEndpoint(service, context)
-    app.router.routes.append(route(path, endpoint))
-    return endpoint
+    return serve_endpoint(app, context, path, SoapEndpoint(service, context), entry)
 
 
 def mount_onvif(app: FastAPI, daemon: Daemon) -> OnvifContext:

@@ -9,7 +9,6 @@ without them.
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 from functools import cache
 from typing import TYPE_CHECKING, Any, Final
@@ -20,18 +19,18 @@ from nvr.onvif import receiver_types as rv
 from nvr.onvif import types_tt as tt
 from nvr.onvif.access import AccessClass, allowed
 from nvr.onvif.device_capabilities import model_element
+from nvr.onvif.endpoints import BackendEndpoint, serve_endpoint
 from nvr.onvif.namespaces import TRV
 from nvr.onvif.operations import compose
 from nvr.onvif.receiver_backend import ReceiverBackend, engine_config, wire_receiver
 from nvr.onvif.receiver_policy import RECEIVER_ACCESS, RECEIVER_OPERATIONS
 from nvr.onvif.registry import ServiceEntry
-from nvr.onvif.request import HttpRequest, soap_request
-from nvr.onvif.soap import SoapEndpoint, SoapResponse, SoapService, route
+from nvr.onvif.request import soap_request
+from nvr.onvif.soap import SoapService
 from nvr.onvif.types_tt import repeated, required
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
-    from starlette.types import Receive, Scope, Send
 
     from nvr.onvif.context import OnvifContext
 
@@ -112,28 +111,6 @@ def receiver_service() -> SoapService:
     )
 
 
-class ReceiverEndpoint(SoapEndpoint):
-    """:class:`SoapEndpoint` with the receiver backend in scope of the handlers; it records
-    the serving event loop, where the manager's coroutines run."""
-
-    def __init__(
-        self, service: SoapService, context: OnvifContext, backend: ReceiverBackend
-    ) -> None:
-        super().__init__(service, context)
-        self.backend = backend
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.backend.loop = asyncio.get_running_loop()
-        await super().__call__(scope, receive, send)
-
-    def handle(self, request: HttpRequest) -> SoapResponse:
-        token = _backend.set(self.backend)
-        try:
-            return super().handle(request)
-        finally:
-            _backend.reset(token)
-
-
 def receiver_entry(backend: ReceiverBackend) -> ServiceEntry:
     return ServiceEntry(
         namespace=TRV,
@@ -154,15 +131,14 @@ def mount_receiver(app: FastAPI, context: OnvifContext, daemon: Any) -> Receiver
         return None if ingest is None else ingest.receivers
 
     backend = ReceiverBackend(manager)
-    endpoint = ReceiverEndpoint(receiver_service(), context, backend)
-    context.registry.register(receiver_entry(backend))
-    app.router.routes.append(route(RECEIVER_PATH, endpoint))
+    # records the serving loop: the manager's coroutines run there
+    endpoint = BackendEndpoint(receiver_service(), context, backend, _backend, records_loop=True)
+    serve_endpoint(app, context, RECEIVER_PATH, endpoint, receiver_entry(backend))
     return backend
 
 
 __all__ = [
     "RECEIVER_PATH",
-    "ReceiverEndpoint",
     "ReceiverMethods",
     "mount_receiver",
     "receiver_service",

@@ -24,15 +24,16 @@ from nvr.onvif import recording_convert as convert
 from nvr.onvif import recording_types as rt
 from nvr.onvif import types_tt as tt
 from nvr.onvif.device_capabilities import model_element
+from nvr.onvif.endpoints import BackendEndpoint, serve_endpoint
 from nvr.onvif.faults import OnvifFault
 from nvr.onvif.namespaces import TRC
 from nvr.onvif.operations import compose
 from nvr.onvif.recording_backend import (
     RecordingBackend,
+    backend_slot,
     bad_configuration,
     current_backend,
     engine_faults,
-    using_backend,
 )
 from nvr.onvif.recording_export import (
     EXPORT_FORMAT,
@@ -43,8 +44,8 @@ from nvr.onvif.recording_export import (
 )
 from nvr.onvif.recording_policy import RECORDING_ACCESS, RECORDING_OPERATIONS
 from nvr.onvif.registry import ServiceEntry
-from nvr.onvif.request import HttpRequest, soap_request
-from nvr.onvif.soap import SoapEndpoint, SoapResponse, SoapService, route
+from nvr.onvif.request import soap_request
+from nvr.onvif.soap import SoapService
 from nvr.onvif.types_tt import repeated, required
 from nvr.store.types import Deleted, RecordingInfo
 from nvr.store.types import TrackInfo as StoreTrack
@@ -52,7 +53,6 @@ from nvr.store.types import TrackInfo as StoreTrack
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from nvr.onvif.asgi import Receive, Scope, Send
     from nvr.onvif.context import OnvifContext
 
 RECORDING_PATH: Final = "/onvif/recording_service"
@@ -442,25 +442,6 @@ def recording_service() -> SoapService:
     )
 
 
-class RecordingEndpoint(SoapEndpoint):
-    """:class:`SoapEndpoint` with the daemon's recording backend in scope of the handlers;
-    it remembers the event loop requests arrive on (the daemon's) for the job engine."""
-
-    def __init__(
-        self, service: SoapService, context: OnvifContext, backend: RecordingBackend
-    ) -> None:
-        super().__init__(service, context)
-        self.backend = backend
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.backend.loop = asyncio.get_running_loop()
-        await super().__call__(scope, receive, send)
-
-    def handle(self, request: HttpRequest) -> SoapResponse:
-        with using_backend(self.backend):
-            return super().handle(request)
-
-
 def recording_entry() -> ServiceEntry:
     return ServiceEntry(
         namespace=TRC,
@@ -487,9 +468,11 @@ def mount_recording(app: FastAPI, context: OnvifContext, daemon: Any) -> Recordi
         backend.loop = asyncio.get_running_loop()
     except RuntimeError:  # built outside the loop (tests): the first request tells us
         pass
-    endpoint = RecordingEndpoint(recording_service(), context, backend)
-    context.registry.register(recording_entry())
-    app.router.routes.append(route(RECORDING_PATH, endpoint))
+    # records the loop requests arrive on (the daemon's) for the job engine
+    endpoint = BackendEndpoint(
+        recording_service(), context, backend, backend_slot, records_loop=True
+    )
+    serve_endpoint(app, context, RECORDING_PATH, endpoint, recording_entry())
     return backend
 
 

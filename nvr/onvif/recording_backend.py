@@ -144,17 +144,9 @@ class RecordingBackend:
         self.bus.publish(Event(topic, source, data, elements=elements))
 
 
-_backend: contextvars.ContextVar[RecordingBackend] = contextvars.ContextVar("recording_backend")
+backend_slot: contextvars.ContextVar[RecordingBackend] = contextvars.ContextVar("recording_backend")
+"""Where the Recording endpoint puts the backend for its handlers."""
 
 
 def current_backend() -> RecordingBackend:
-    return _backend.get()
-
-
-@contextmanager
-def using_backend(backend: RecordingBackend) -> Iterator[None]:
-    token = _backend.set(backend)
-    try:
-        yield
-    finally:
-        _backend.reset(token)
+    return backend_slot.get()

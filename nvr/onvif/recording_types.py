@@ -5,13 +5,13 @@ children in declaration order, in the namespace of their type). Lists typed ``tt
 or ``tt:StringAttrList`` are space-separated strings on the wire, so they are modelled as
 strings. Parts we never act on but must refuse when sent (``Target`` of a recording) are read
 as raw XML; the other extension points are left out. ``SearchScope`` and ``SourceReference``
-are the Search service's models (same ``tt:`` types).
+are the Search service's models, ``RecordingSourceInformation`` and ``TrackType`` are shared
+with it from :mod:`nvr.onvif.types_tt` (one model per ``tt:`` type).
 """
 
 from __future__ import annotations
 
 from spyne import (
-    AnyUri,
     AnyXml,
     Boolean,
     ComplexModel,
@@ -23,7 +23,13 @@ from spyne import (
 )
 
 from nvr.onvif.namespaces import TRC, TT
-from nvr.onvif.types_tt import repeated, required, tt_enum
+from nvr.onvif.types_tt import (
+    RecordingSourceInformation,
+    Text,
+    TrackType,
+    repeated,
+    required,
+)
 from nvr.search.service_types import SearchScope, SourceReference
 
 __all__ = [
@@ -51,10 +57,6 @@ __all__ = [
     "TrackConfiguration",
     "TrackOptions",
 ]
-
-TrackType = tt_enum("TrackType", "Video", "Audio", "Metadata", "Extended")
-Text = Unicode(min_occurs=1)
-"""A required string that may be empty (spyne reads an empty element as None)."""
 
 
 class Capabilities(ComplexModel):
@@ -94,15 +96,6 @@ class RecordingOptions(ComplexModel):
 
 
 # ---- recordings and tracks ---------------------------------------------------------------------
-
-
-class RecordingSourceInformation(ComplexModel):
-    __namespace__ = TT
-    SourceId = AnyUri(min_occurs=1)
-    Name = Text
-    Location = Text
-    Description = Text
-    Address = AnyUri(min_occurs=1)
 
 
 class RecordingConfiguration(ComplexModel):

@@ -26,15 +26,18 @@ from spyne import AnyUri, Unicode, rpc
 
 from nvr.onvif import replay_types as rt
 from nvr.onvif import types_tt as tt
+from nvr.onvif.access import AccessClass, allowed
+from nvr.onvif.asgi import GRANTED_PRINCIPAL
 from nvr.onvif.device_capabilities import model_element
+from nvr.onvif.endpoints import BackendEndpoint, serve_endpoint
 from nvr.onvif.faults import OnvifFault
 from nvr.onvif.namespaces import TRP
 from nvr.onvif.operations import compose
 from nvr.onvif.registry import ServiceEntry
 from nvr.onvif.replay_policy import REPLAY_ACCESS, REPLAY_OPERATIONS
 from nvr.onvif.replay_settings import SESSION_TIMEOUT_RANGE, ReplaySettings
-from nvr.onvif.request import HttpRequest, soap_request
-from nvr.onvif.soap import SoapEndpoint, SoapResponse, SoapService, route
+from nvr.onvif.request import HttpRequest, Principal, soap_request
+from nvr.onvif.soap import SoapService
 from nvr.onvif.types_tt import required
 from nvr.playback.websocket import WEBSOCKET_PATH, mount_websocket
 from nvr.store.types import NoRecording
@@ -203,21 +206,6 @@ def replay_service() -> SoapService:
     )
 
 
-class ReplayEndpoint(SoapEndpoint):
-    """:class:`SoapEndpoint` with the daemon's replay backend in scope of the handlers."""
-
-    def __init__(self, service: SoapService, context: OnvifContext, backend: ReplayBackend) -> None:
-        super().__init__(service, context)
-        self.backend = backend
-
-    def handle(self, request: HttpRequest) -> SoapResponse:
-        token = _backend.set(self.backend)
-        try:
-            return super().handle(request)
-        finally:
-            _backend.reset(token)
-
-
 def replay_entry() -> ServiceEntry:
     """GetServices has no request Host at hand: there the WebSocket URI takes the absolute-path
     form the Streaming spec describes (``ws:/rtsp-over-websocket``, the client adds its host)."""
@@ -233,6 +221,20 @@ def replay_entry() -> ServiceEntry:
     )
 
 
+def granted_rtsp_user(scope: dict[str, Any]) -> str | None:
+    """The user a carrier (the uplink) vouches for on an RTSP-over-WebSocket handshake.
+
+    None for ordinary clients, who authenticate with Digest inside RTSP; PermissionError when
+    the granted level may not replay (READ_MEDIA).
+    """
+    granted = (scope.get("extensions") or {}).get(GRANTED_PRINCIPAL)
+    if not isinstance(granted, Principal):
+        return None
+    if not allowed(granted.level, AccessClass.READ_MEDIA):
+        raise PermissionError(f"{granted.level.value} may not replay recordings")
+    return granted.name
+
+
 def mount_replay(app: FastAPI, context: OnvifContext, daemon: Any) -> ReplayBackend:
     """Serve the Replay service and RTSP over WebSocket for ``daemon``.
 
@@ -246,10 +248,9 @@ def mount_replay(app: FastAPI, context: OnvifContext, daemon: Any) -> ReplayBack
         store=lambda: daemon.store,
         playback=lambda: getattr(daemon, "playback", None),
     )
-    endpoint = ReplayEndpoint(replay_service(), context, backend)
-    context.registry.register(replay_entry())
-    app.router.routes.append(route(REPLAY_PATH, endpoint))
-    mount_websocket(app, backend.rtsp_server)
+    endpoint = BackendEndpoint(replay_service(), context, backend, _backend)
+    serve_endpoint(app, context, REPLAY_PATH, endpoint, replay_entry())
+    mount_websocket(app, backend.rtsp_server, grant=granted_rtsp_user)
     return backend
 
 

@@ -30,6 +30,11 @@ def repeated(kind: type, minimum: int = 0) -> type:
     )
 
 
+Text = Unicode(min_occurs=1)
+"""A required string that may be empty: spyne reads an empty element as None, which a
+non-nillable string would refuse (clients send ``<tt:Name/>``)."""
+
+
 def tt_enum(name: str, *values: str) -> type:
     """A named tt: string enumeration (customize() cannot set a namespace, so assign it)."""
     kind = Unicode(values=values, type_name=name)
@@ -45,6 +50,7 @@ NetworkProtocolType = tt_enum("NetworkProtocolType", "HTTP", "HTTPS", "RTSP")
 IPType = tt_enum("IPType", "IPv4", "IPv6")
 NetworkHostType = tt_enum("NetworkHostType", "IPv4", "IPv6", "DNS")
 DuplexType = tt_enum("Duplex", "Full", "Half")
+TrackType = tt_enum("TrackType", "Video", "Audio", "Metadata", "Extended")
 CapabilityCategory = tt_enum(
     "CapabilityCategory", "All", "Analytics", "Device", "Events", "Imaging", "Media", "PTZ"
 )
@@ -319,3 +325,17 @@ class Capabilities(ComplexModel):
     Device = DeviceCapabilities
     Events = EventCapabilities
     Extension = CapabilitiesExtension
+
+
+# ---- recordings (the Recording and Search services share these) ------------------------------
+
+
+class RecordingSourceInformation(ComplexModel):
+    """Read in CreateRecording (empty strings allowed), written in GetRecordings and Search."""
+
+    __namespace__ = TT
+    SourceId = AnyUri(min_occurs=1)
+    Name = Text
+    Location = Text
+    Description = Text
+    Address = AnyUri(min_occurs=1)

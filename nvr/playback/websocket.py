@@ -41,6 +41,7 @@ WEBSOCKET_PATH: Final = "/rtsp-over-websocket"
 """Where the route is mounted; advertised as ``trp:Capabilities@RTSPWebSocketUri``."""
 
 ServerLookup = Callable[[], "RtspServer | None"]
+Grant = Callable[[dict[str, Any]], "str | None"]
 
 
 def messages(data: bytes) -> Iterator[bytes]:
@@ -182,9 +183,15 @@ async def _receive(websocket: WebSocket, protocol: asyncio.Protocol) -> None:
             protocol.data_received(data)
 
 
-async def serve(websocket: WebSocket, server: RtspServer) -> None:
-    """Serve one accepted WebSocket as an RTSP connection of ``server`` until either side ends."""
-    protocol = server.connection_protocol(http_tunnel=False)
+async def serve(
+    websocket: WebSocket, server: RtspServer, *, granted_user: str | None = None
+) -> None:
+    """Serve one accepted WebSocket as an RTSP connection of ``server`` until either side ends.
+
+    ``granted_user``: the carrier has already authorized the socket (see
+    :meth:`RtspServer.connection_protocol`).
+    """
+    protocol = server.connection_protocol(http_tunnel=False, granted_user=granted_user)
     client = websocket.client
     extra = {
         "peername": (client.host, client.port) if client is not None else ("", 0),
@@ -214,8 +221,15 @@ async def _deny(websocket: WebSocket, status: int, reason: str) -> None:
         await websocket.close(1008, reason)
 
 
-def websocket_endpoint(lookup: ServerLookup) -> Callable[[WebSocket], Any]:
-    """The route's handler: subprotocol negotiation, then :func:`serve` on the running server."""
+def websocket_endpoint(
+    lookup: ServerLookup, grant: Grant | None = None
+) -> Callable[[WebSocket], Any]:
+    """The route's handler: subprotocol negotiation, then :func:`serve` on the running server.
+
+    ``grant(scope)`` names the user a carrier has already authorized the socket for (the
+    uplink), None for an ordinary client (Digest inside RTSP, as on TCP), or raises
+    PermissionError to refuse the handshake with 403.
+    """
 
     async def endpoint(websocket: WebSocket) -> None:
         offered = list(websocket.scope.get("subprotocols") or ())
@@ -226,12 +240,19 @@ def websocket_endpoint(lookup: ServerLookup) -> Callable[[WebSocket], Any]:
         if offered and SUBPROTOCOL not in offered:
             await _deny(websocket, 400, f"subprotocol {SUBPROTOCOL} required")
             return
+        try:
+            granted = grant(websocket.scope) if grant is not None else None
+        except PermissionError as exc:
+            await _deny(websocket, 403, str(exc))
+            return
         await websocket.accept(subprotocol=SUBPROTOCOL if offered else None)
-        await serve(websocket, server)
+        await serve(websocket, server, granted_user=granted)
 
     return endpoint
 
 
-def mount_websocket(app: Starlette, lookup: ServerLookup, path: str = WEBSOCKET_PATH) -> None:
+def mount_websocket(
+    app: Starlette, lookup: ServerLookup, path: str = WEBSOCKET_PATH, grant: Grant | None = None
+) -> None:
     """Serve RTSP over WebSocket at ``path`` for whatever RTSP server ``lookup`` returns."""
-    app.router.routes.append(WebSocketRoute(path, websocket_endpoint(lookup)))
+    app.router.routes.append(WebSocketRoute(path, websocket_endpoint(lookup, grant)))

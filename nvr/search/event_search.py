@@ -22,7 +22,7 @@ from nvr.ingest.history import RECORDING_STATE, TRACK_STATE
 from nvr.onvif.events_filter import EventFilter
 from nvr.onvif.namespaces import TT, clark
 from nvr.search import queries
-from nvr.search.searches import MIN_PAGE, PAGE, TimeScan, now_us
+from nvr.search.searches import TimeScan, now_us
 from nvr.search.timefmt import format_us
 from nvr.search.types import EventRow, TimeRange
 from nvr.store.types import TrackInfo
@@ -91,17 +91,8 @@ class EventSearch(TimeScan):
             self._topics = [t for t, name in names.items() if matches(name)]
         return names
 
-    def _page(self, s: Session, lo: int, hi: int, limit: int) -> list[Any]:
-        return queries.events_page(
-            s,
-            lo=lo,
-            hi=hi,
-            forward=self.range.forward,
-            after=self._after,
-            limit=limit,
-            recordings=self._recordings,
-            topics=self._topics,
-        )
+    def _page(self, s: Session, window: dict[str, Any]) -> list[Any]:
+        return queries.events_page(s, **window, recordings=self._recordings, topics=self._topics)
 
     def fetch(self, limit: int) -> list[EventRow]:
         out: list[EventRow] = []
@@ -113,7 +104,7 @@ class EventSearch(TimeScan):
                     out += self._states(s, names, self.range.start_us)
                 self._started = True
             if not self._scanned:
-                page = self._walk(s, max(MIN_PAGE, min(PAGE, limit)))
+                page = self._walk(s, limit)
                 queries.topics_for(s, names, page)
                 for raw in page:
                     row = queries.event_row(raw, names)

@@ -98,13 +98,24 @@ class TimeScan:
             return self.range.hi
         return min(self.range.hi, self._clock_us() - self._settle_us)
 
-    def _page(self, s: Session, lo: int, hi: int, limit: int) -> list[Any]:
+    def _page(self, s: Session, window: dict[str, Any]) -> list[Any]:
+        """One page of rows from a ``queries.*_page`` function; ``window`` is the walk's part
+        of its keyword arguments (lo, hi, forward, after, limit)."""
         raise NotImplementedError
 
-    def _walk(self, s: Session, limit: int) -> list[Any]:
-        """The next page of rows; updates the position and the scanned/waiting flags."""
+    def _walk(self, s: Session, wanted: int) -> list[Any]:
+        """The next page of rows (about ``wanted``, within MIN_PAGE..PAGE); updates the
+        position and the scanned/waiting flags."""
+        limit = max(MIN_PAGE, min(PAGE, wanted))
         upper = self._upper()
-        rows = self._page(s, self.range.lo, upper, limit) if upper >= self.range.lo else []
+        window = {
+            "lo": self.range.lo,
+            "hi": upper,
+            "forward": self.range.forward,
+            "after": self._after,
+            "limit": limit,
+        }
+        rows = self._page(s, window) if upper >= self.range.lo else []
         if rows:
             self._after = (rows[-1].time_us, rows[-1].id)
         if len(rows) < limit:
@@ -145,21 +156,13 @@ class PtzSearch(TimeScan):
     def done(self) -> bool:
         return self._scanned
 
-    def _page(self, s: Session, lo: int, hi: int, limit: int) -> list[Any]:
-        return queries.ptz_page(
-            s,
-            lo=lo,
-            hi=hi,
-            forward=self.range.forward,
-            after=self._after,
-            limit=limit,
-            recordings=self._recordings,
-            box=None if self._box.enter_or_exit else self._box,
-        )
+    def _page(self, s: Session, window: dict[str, Any]) -> list[Any]:
+        box = None if self._box.enter_or_exit else self._box
+        return queries.ptz_page(s, **window, recordings=self._recordings, box=box)
 
     def fetch(self, limit: int) -> list[PtzRow]:
         with self._sessions() as s:
-            rows = [queries.ptz_row(r) for r in self._walk(s, max(MIN_PAGE, min(PAGE, limit)))]
+            rows = [queries.ptz_row(r) for r in self._walk(s, limit)]
         if not self._box.enter_or_exit:
             return rows
         out = []

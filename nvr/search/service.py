@@ -23,6 +23,7 @@ from spyne import AnyXml, Boolean, DateTime, Duration, Integer32, Unicode, rpc
 
 from nvr.onvif import types_tt as tt
 from nvr.onvif.device_capabilities import model_element
+from nvr.onvif.endpoints import BackendEndpoint, serve_endpoint
 from nvr.onvif.events_endpoint import finish_envelope
 from nvr.onvif.events_filter import EventFilter, FilterError, parse_filter
 from nvr.onvif.events_topics import VALUE_PREFIXES
@@ -32,7 +33,7 @@ from nvr.onvif.operations import compose
 from nvr.onvif.registry import ServiceEntry
 from nvr.onvif.request import HttpRequest
 from nvr.onvif.resources import receiver_of
-from nvr.onvif.soap import SoapEndpoint, SoapResponse, SoapService, route
+from nvr.onvif.soap import SoapResponse, SoapService
 from nvr.onvif.types_tt import repeated, required
 from nvr.search import engine as search_engine
 from nvr.search import service_render as render
@@ -360,20 +361,17 @@ def search_service() -> SoapService:
     )
 
 
-class SearchEndpoint(SoapEndpoint):
-    """:class:`SoapEndpoint` with the engine in scope and value prefixes declared."""
+class SearchEndpoint(BackendEndpoint[SearchEngine]):
+    """:class:`BackendEndpoint` with the engine in scope and value prefixes declared."""
 
     def __init__(self, service: SoapService, context: OnvifContext, engine: SearchEngine) -> None:
         limits = engine.searches.limits
-        super().__init__(service, context, threads=limits.max_sessions + SPARE_THREADS)
+        threads = limits.max_sessions + SPARE_THREADS
+        super().__init__(service, context, engine, _engine, threads=threads)
         self.engine = engine
 
     def handle(self, request: HttpRequest) -> SoapResponse:
-        token = _engine.set(self.engine)
-        try:
-            response = super().handle(request)
-        finally:
-            _engine.reset(token)
+        response = super().handle(request)
         if b"Topic" in response.body:
             try:
                 response.body = finish_envelope(response.body, dict(VALUE_PREFIXES), None)
@@ -395,9 +393,7 @@ def search_entry() -> ServiceEntry:
 
 def mount_search(app: FastAPI, context: OnvifContext, engine: SearchEngine) -> SearchEndpoint:
     endpoint = SearchEndpoint(search_service(), context, engine)
-    context.registry.register(search_entry())
-    app.router.routes.append(route(SEARCH_PATH, endpoint))
-    return endpoint
+    return serve_endpoint(app, context, SEARCH_PATH, endpoint, search_entry())
 
 
 __all__ = ["SEARCH_PATH", "SearchEndpoint", "capabilities", "mount_search", "search_service"]

@@ -25,7 +25,13 @@ from spyne import (
 
 from nvr.onvif.events_types import NotificationMessage
 from nvr.onvif.namespaces import TSE, TT
-from nvr.onvif.types_tt import repeated, required, tt_enum
+from nvr.onvif.types_tt import (
+    RecordingSourceInformation,
+    TrackType,
+    repeated,
+    required,
+    tt_enum,
+)
 from nvr.search.timefmt import datetime_us, format_us, utc_datetime
 
 
@@ -50,7 +56,6 @@ SearchState = tt_enum("SearchState", "Queued", "Searching", "Completed", "Unknow
 RecordingStatus = tt_enum(
     "RecordingStatus", "Initiated", "Recording", "Stopped", "Removing", "Removed", "Unknown"
 )
-TrackType = tt_enum("TrackType", "Video", "Audio", "Metadata", "Extended")
 
 
 class Capabilities(ComplexModel):
@@ -66,15 +71,6 @@ class RecordingSummary(ComplexModel):
     DataFrom = When
     DataUntil = When
     NumberRecordings = required(Integer32)
-
-
-class RecordingSourceInformation(ComplexModel):
-    __namespace__ = TT
-    SourceId = required(AnyUri)
-    Name = required(Unicode)
-    Location = required(Unicode)
-    Description = required(Unicode)
-    Address = required(AnyUri)
 
 
 class TrackInformation(ComplexModel):

@@ -23,6 +23,9 @@ from nvr.protocol.rtcp import SenderReport, parse_rtcp
 from nvr.protocol.rtp import RtpPacket, parse_rtp
 from nvr.protocol.rtsp_headers import parse_range, parse_rtp_info
 from tests.playback.helpers import LoopThread, RtspTestClient
+from tests.playback.replay_footage import loop
+
+__all__ = ["loop"]
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -129,13 +132,6 @@ def test_metadata_documents_follow_the_schema(schema: etree.XMLSchema) -> None:
 
 
 # -- over RTP ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    thread = LoopThread()
-    yield thread
-    thread.close()
 
 
 @pytest.fixture(scope="module")

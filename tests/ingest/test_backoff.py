@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from nvr.ingest import Backoff, BackoffPolicy
+from nvr.ingest.backoff import Backoff, BackoffPolicy
 
 
 def test_windows_grow_exponentially_up_to_the_cap() -> None:

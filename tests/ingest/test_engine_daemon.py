@@ -16,7 +16,7 @@ from nvr.db.engine import make_engine, make_sessionmaker
 from nvr.db.migrate import upgrade
 from nvr.events import EventBus
 from nvr.ingest.engine import DEMO_JOB, DEMO_RECEIVER, DEMO_RECORDING, IngestEngine
-from nvr.ingest.jobs import ACTIVE, IDLE, JobConfiguration, JobSource
+from nvr.ingest.job_config import ACTIVE, IDLE, JobConfiguration, JobSource
 from nvr.ingest.receiver_config import ALWAYS_CONNECT, ReceiverConfig
 from nvr.store import Store
 from tests.daemon import Daemon, free_port, get_json, run_nvr

@@ -20,8 +20,7 @@ from nvr.db.models import RecordingJob as JobRow
 from nvr.demo.camera import DemoCamera
 from nvr.events import Event, EventBus
 from nvr.ingest.history import RECORDING_STATE, TRACK_STATE, RecordingHistory
-from nvr.ingest.job_xml import TT, configuration_element, state_element
-from nvr.ingest.jobs import (
+from nvr.ingest.job_config import (
     ACTIVE,
     IDLE,
     RECEIVER_SOURCE,
@@ -35,13 +34,13 @@ from nvr.ingest.jobs import (
     JobTrack,
     MaxReceivers,
     MaxRecordingJobs,
-    NoRecording,
     NoRecordingJob,
-    RecordingJobManager,
     SourceState,
     TrackState,
     aggregate,
 )
+from nvr.ingest.job_xml import TT, configuration_element, state_element
+from nvr.ingest.jobs import RecordingJobManager
 from nvr.ingest.receiver_config import (
     AUTO_CONNECT,
     NEVER_CONNECT,
@@ -52,7 +51,7 @@ from nvr.ingest.receivers import ReceiverManager
 from nvr.ingest.schedules import Schedule, ScheduleRegistry, WeeklyWindow
 from nvr.playback import RtspServer, StaticResolver
 from nvr.store import Store
-from nvr.store.types import TrackRef
+from nvr.store.types import NoRecording, TrackRef
 from tests.daemon import free_port
 from tests.onvif.schemas import assert_valid
 from tests.store.helpers import make_settings

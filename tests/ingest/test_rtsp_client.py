@@ -17,9 +17,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from nvr.ingest import (
-    Backoff,
-    BackoffPolicy,
+from nvr.ingest.backoff import Backoff, BackoffPolicy
+from nvr.ingest.rtsp_client import (
     PacketQueue,
     Quirks,
     RtpEvent,

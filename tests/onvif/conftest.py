@@ -28,7 +28,7 @@ from nvr.db.engine import make_engine
 from nvr.db.migrate import upgrade
 from nvr.db.models import Meta, User
 from nvr.onvif.context import OnvifContext
-from nvr.users import UserLevel
+from nvr.users import UserDirectory, UserLevel
 from nvr.web.app import build_app
 from tests.conftest import BACKEND, PG_ADMIN_URL, _pg_admin
 from tests.daemon import free_port
@@ -37,6 +37,17 @@ _modules = itertools.count()
 ADMIN = ("admin", "admin-pass-1")
 OPERATOR = ("operator", "operator-pass-1")
 USER = ("viewer", "viewer-pass-1")
+
+
+def add_standard_users(users: UserDirectory) -> None:
+    """ADMIN, OPERATOR and USER, those not there yet (a restarted daemon keeps its users)."""
+    for (name, password), level in (
+        (ADMIN, UserLevel.ADMINISTRATOR),
+        (OPERATOR, UserLevel.OPERATOR),
+        (USER, UserLevel.USER),
+    ):
+        if users.get(name) is None:
+            users.add(name, level, password)
 
 
 @dataclass
@@ -56,9 +67,7 @@ class OnvifServer:
         self.context.users.add(name, level, password)
 
     def add_standard_users(self) -> None:
-        self.add_user(ADMIN[0], UserLevel.ADMINISTRATOR, ADMIN[1])
-        self.add_user(OPERATOR[0], UserLevel.OPERATOR, OPERATOR[1])
-        self.add_user(USER[0], UserLevel.USER, USER[1])
+        add_standard_users(self.context.users)
 
 
 StartServer = Callable[..., OnvifServer]

@@ -17,10 +17,9 @@ from nvr.app import Daemon
 from nvr.config import load
 from nvr.events import Event
 from nvr.onvif.soap import SoapEndpoint
-from nvr.users import UserLevel
 from nvr.web.app import build_app
 from tests.daemon import free_port
-from tests.onvif.conftest import ADMIN, OPERATOR, USER
+from tests.onvif.conftest import ADMIN, OPERATOR, USER, add_standard_users
 from tests.playback.helpers import LoopThread
 from tests.playback.ws_client import http_server
 
@@ -78,8 +77,10 @@ def live_nvr(
     *,
     demo: bool = False,
     settings: dict[str, object] | None = None,
+    handle_type: type[LiveNvr] = LiveNvr,
 ) -> Iterator[LiveNvr]:
-    """``settings``: further configuration, e.g. ``{"http.max_soap_request_bytes": 4096}``."""
+    """``settings``: further configuration, e.g. ``{"http.max_soap_request_bytes": 4096}``;
+    ``handle_type``: a subclass of :class:`LiveNvr` with a test module's helpers."""
     data.mkdir(parents=True, exist_ok=True)
     config = load(
         env={"NVR_RTSP_HOST": "127.0.0.1"},
@@ -94,15 +95,8 @@ def live_nvr(
     )
     daemon = Daemon(config, engine)
     app = build_app(daemon)
-    users = app.state.onvif.users
-    for level, (name, password) in (
-        (UserLevel.ADMINISTRATOR, ADMIN),
-        (UserLevel.OPERATOR, OPERATOR),
-        (UserLevel.USER, USER),
-    ):
-        if users.get(name) is None:
-            users.add(name, level, password)
-    handle = LiveNvr(daemon, app, 0, loop)
+    add_standard_users(app.state.onvif.users)
+    handle = handle_type(daemon, app, 0, loop)
     daemon.bus.subscribe(handle.events.append)
     with http_server(loop, app) as port:
         handle.port = port

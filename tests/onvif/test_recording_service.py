@@ -8,33 +8,26 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import zeep.exceptions
 from sqlalchemy import Engine
 
-from nvr.app import Daemon
-from nvr.config import load
-from nvr.events import Event
 from nvr.ingest.engine import DEMO_RECORDING
 from nvr.ingest.receiver_config import AUTO_CONNECT, ReceiverConfig
 from nvr.onvif.namespaces import TRC
 from nvr.onvif.operations import wsdl_operations
 from nvr.onvif.recording import RECORDING_PATH
 from nvr.onvif.recording_policy import RECORDING_OPERATIONS
-from nvr.users import UserLevel
-from nvr.web.app import build_app
 from tests.conftest import database_url
-from tests.daemon import free_port
 from tests.onvif.conftest import ADMIN, USER
-from tests.onvif.schemas import WSDL_DIR, assert_valid
-from tests.onvif.zeep_client import OnvifClient
+from tests.onvif.live import LiveNvr, live_nvr
+from tests.onvif.schemas import WSDL_DIR
+from tests.onvif.zeep_client import OnvifClient, fault_of
+from tests.onvif.zeep_client import checked as call
 from tests.playback.helpers import LoopThread
 from tests.playback.replay_footage import loop
-from tests.playback.ws_client import http_server
 
 __all__ = ["database_url", "loop"]
 
@@ -52,12 +45,8 @@ SOURCE = {
 RECORDING = {"Source": SOURCE, "Content": "entrance camera", "MaximumRetentionTime": "PT1H"}
 
 
-@dataclass
-class Nvr:
-    daemon: Daemon
-    port: int
-    events: list[Event]
-    loop: LoopThread
+class Nvr(LiveNvr):
+    """The live daemon, with the Recording service's client."""
 
     def client(self, user: tuple[str, str] | None = ADMIN) -> OnvifClient:
         return OnvifClient(
@@ -79,51 +68,15 @@ class Nvr:
 @contextmanager
 def running(loop: LoopThread, engine: Engine, data: Path) -> Iterator[Nvr]:
     """A started daemon (demo camera on) serving HTTP on ``loop``; stopped afterwards."""
-    config = load(
-        env={"NVR_RTSP_HOST": "127.0.0.1"},
-        flags={
-            "data_dir": str(data),
-            "database_url": engine.url.render_as_string(hide_password=False),
-            "rtsp.port": free_port(),
-            "demo": True,
-            "discovery.enabled": False,
-        },
-    )
-    data.mkdir(exist_ok=True)
-    daemon = Daemon(config, engine)
-    app = build_app(daemon)
-    users = app.state.onvif.users
-    if not users.count():
-        users.add(ADMIN[0], UserLevel.ADMINISTRATOR, ADMIN[1])
-        users.add(USER[0], UserLevel.USER, USER[1])
-    events: list[Event] = []
-    daemon.bus.subscribe(events.append)
-    with http_server(loop, app) as port:
-        loop.call(daemon.start())
-        try:
-            yield Nvr(daemon, port, events, loop)
-        finally:
-            loop.call(daemon.stop())
+    with live_nvr(loop, engine, data, demo=True, handle_type=Nvr) as handle:
+        assert isinstance(handle, Nvr)
+        yield handle
 
 
 @pytest.fixture
 def nvr(loop: LoopThread, engine: Engine, tmp_path: Path) -> Iterator[Nvr]:
     with running(loop, engine, tmp_path / "data") as handle:
         yield handle
-
-
-def call(client: OnvifClient, operation: str, **kwargs: Any) -> Any:
-    result = getattr(client.service, operation)(**kwargs)
-    assert_valid(client.last_response, RECORDING_WSDL)
-    return result
-
-
-def fault_of(client: OnvifClient, operation: str, **kwargs: Any) -> list[str]:
-    """[code, subcodes…] of the fault ``operation`` answers (its envelope validated)."""
-    with pytest.raises(zeep.exceptions.Fault) as info:
-        getattr(client.service, operation)(**kwargs)
-    assert_valid(client.last_response, RECORDING_WSDL)
-    return [info.value.code.partition(":")[2], *(q.localname for q in info.value.subcodes)]
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 20) -> Any:

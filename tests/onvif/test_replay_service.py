@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import zeep.exceptions
 from lxml import etree
 from sqlalchemy import Engine
 
@@ -31,13 +30,12 @@ from nvr.onvif.replay_settings import ReplaySettings
 from nvr.playback.wiring import PlaybackHandle, start_playback
 from nvr.protocol.rtsp_auth import ClientAuthenticator
 from nvr.store import Store
-from nvr.users import UserLevel
 from nvr.web.app import build_app
 from tests.conftest import database_url, require_binary
 from tests.daemon import free_port
-from tests.onvif.conftest import ADMIN, OPERATOR, USER
+from tests.onvif.conftest import OPERATOR, USER, add_standard_users
 from tests.onvif.schemas import DEVICE_WSDL, WSDL_DIR, assert_valid
-from tests.onvif.zeep_client import OnvifClient
+from tests.onvif.zeep_client import OnvifClient, checked, fault_of
 from tests.playback.helpers import LoopThread, RtspTestClient
 from tests.playback.replay_footage import T0, S, footage_store, loop, read_until_terminal, record
 from tests.playback.replay_footage import clock as range_clock
@@ -92,30 +90,13 @@ def nvr(loop: LoopThread, engine: Engine, tmp_path: Path) -> Iterator[Nvr]:
         daemon = Daemon(config, engine)
         daemon.store = store
         app = build_app(daemon)
-        users = app.state.onvif.users
-        users.add(ADMIN[0], UserLevel.ADMINISTRATOR, ADMIN[1])
-        users.add(OPERATOR[0], UserLevel.OPERATOR, OPERATOR[1])
-        users.add(USER[0], UserLevel.USER, USER[1])
+        add_standard_users(app.state.onvif.users)
         with http_server(loop, app) as port:
             daemon.playback = loop.call(start_playback(daemon))  # type: ignore[attr-defined]
             try:
                 yield Nvr(daemon, store, port)
             finally:
                 loop.call(daemon.playback.stop())  # type: ignore[attr-defined]
-
-
-def checked(client: OnvifClient, operation: str, **kwargs: Any) -> Any:
-    result = getattr(client.service, operation)(**kwargs)
-    assert_valid(client.last_response, REPLAY_WSDL)
-    return result
-
-
-def fault_of(client: OnvifClient, operation: str, **kwargs: Any) -> list[str]:
-    """[code, subcodes…] of the fault ``operation`` answers (its envelope validated)."""
-    with pytest.raises(zeep.exceptions.Fault) as info:
-        getattr(client.service, operation)(**kwargs)
-    assert_valid(client.last_response, REPLAY_WSDL)
-    return [info.value.code.partition(":")[2], *(q.localname for q in info.value.subcodes)]
 
 
 def wait_until(predicate: Any, timeout: float = 5.0) -> bool:

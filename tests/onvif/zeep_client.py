@@ -10,15 +10,17 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
+import pytest
 import requests
 import zeep
+import zeep.exceptions
 from requests.auth import HTTPDigestAuth
 from zeep.plugins import HistoryPlugin
 from zeep.transports import Transport
 from zeep.wsdl import Document
 from zeep.wsse.username import UsernameToken
 
-from tests.onvif.schemas import DEVICE_WSDL, WSDL_DIR
+from tests.onvif.schemas import DEVICE_WSDL, WSDL_DIR, assert_valid
 
 DEVICE_BINDING = "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding"
 
@@ -41,6 +43,7 @@ class OnvifClient:
         binding: str = DEVICE_BINDING,
         **wsse_options: Any,
     ) -> None:
+        self.wsdl = wsdl
         session = requests.Session()
         if digest is not None:
             session.auth = HTTPDigestAuth(*digest)
@@ -67,3 +70,18 @@ class OnvifClient:
 
         envelope = self.history.last_received["envelope"]
         return etree.tostring(envelope)
+
+
+def checked(client: OnvifClient, operation: str, **kwargs: Any) -> Any:
+    """Call ``operation``; its response must validate against the client's official WSDL."""
+    result = getattr(client.service, operation)(**kwargs)
+    assert_valid(client.last_response, client.wsdl)
+    return result
+
+
+def fault_of(client: OnvifClient, operation: str, **kwargs: Any) -> list[str]:
+    """[code, subcodes…] of the fault ``operation`` answers (its envelope validated)."""
+    with pytest.raises(zeep.exceptions.Fault) as info:
+        getattr(client.service, operation)(**kwargs)
+    assert_valid(client.last_response, client.wsdl)
+    return [info.value.code.partition(":")[2], *(q.localname for q in info.value.subcodes)]
