@@ -13,6 +13,7 @@ RTP-only clients (FFmpeg) learn that the stream ended.
 
 from __future__ import annotations
 
+from nvr.playback.replay_wire import FRAME_HEADER, fragment_into
 from nvr.playback.sequencer import RtpSequencer
 from nvr.protocol.onvif_replay import FLAG_C, FLAG_D, FLAG_E, FLAG_T, ReplayExtension
 from nvr.protocol.onvif_replay import build_replay_header as _replay_header
@@ -86,6 +87,35 @@ class TrackSender:
         seq.packet_count += len(out)
         seq.octet_count += octets
         return out
+
+    def frame_into(
+        self,
+        out: bytearray,
+        channel: int,
+        data: bytes,
+        timestamp: int,
+        ntp: int,
+        flags: int,
+        cseq: int,
+    ) -> int:
+        """Append the packets of one access unit to ``out`` as interleaved frames on
+        ``channel`` (the same packets as :meth:`packets`); returns how many."""
+        seq = self.seq
+        done = fragment_into(
+            out, self.packetizer, data, channel, seq.payload_type, seq.next_seq, timestamp,
+            seq.ssrc, ntp, flags, cseq,
+        )  # fmt: skip
+        if done is None:
+            packets = self.packets(data, timestamp, ntp, flags, cseq)
+            for packet in packets:
+                out += FRAME_HEADER.pack(0x24, channel, len(packet))
+                out += packet
+            return len(packets)
+        count, octets = done
+        seq.next_seq = (seq.next_seq + count) & 0xFFFF
+        seq.packet_count += count
+        seq.octet_count += octets
+        return count
 
     def report(self, ntp: int, rtp_timestamp: int, *, bye: bool = False) -> bytes:
         """A compound SR + SDES CNAME (+ BYE) with the given NTP/RTP pair (zeros allowed)."""

@@ -59,7 +59,7 @@ LIVE_POLL = 1.0
 """Longest wait at the live edge before the store is asked again."""
 _QUEUE_BUDGET = 1024 * 1024
 """Bytes the producer lets queue in the session before it awaits the transport."""
-_BATCH_BYTES = 64 * 1024
+_BATCH_BYTES = 256 * 1024
 """Rate-Control no: access units of one track handed to the sink in one go, up to this."""
 PACED_READ_BYTES = 256 * 1024
 """Chunk read at once with Rate-Control yes: seconds of video, little memory per session."""
@@ -305,13 +305,31 @@ class ReplaySession:
         except PayloadError as exc:
             log.warning("stored frame at %d skipped: %s", frame.time_us, exc)
             packets = []
+        self._sent(item)
+        return packets
+
+    def _frame_into(
+        self, out: bytearray, channel: int, item: Item, timestamp: int, cseq: int
+    ) -> int:
+        """:meth:`_packets` framed for the interleaved ``channel``, appended to ``out``."""
+        frame = item.frame
+        try:
+            count = self.tracks[item.track].sender.frame_into(
+                out, channel, frame.data, timestamp, unix_us_to_ntp(frame.time_us), item.flags, cseq
+            )
+        except PayloadError as exc:
+            log.warning("stored frame at %d skipped: %s", frame.time_us, exc)
+            count = 0
+        self._sent(item)
+        return count
+
+    def _sent(self, item: Item) -> None:
         self.started.add(item.track)
         if item.track == self.primary:
             if not (self.plan is not None and self.plan.reverse):
-                self.position_us = frame.time_us
+                self.position_us = item.frame.time_us
             elif item.flags & FLAG_D:
-                self.position_us = frame.time_us - 1  # resume before this GOP
-        return packets
+                self.position_us = item.frame.time_us - 1  # resume before this GOP
 
     async def _after(self, item: Item, size: int) -> None:
         """Back-pressure, and the BYE after a track's terminal access unit."""
@@ -325,29 +343,46 @@ class ReplaySession:
 
     async def _send_fast(self, pending: deque[Item], cseq: int) -> None:
         """Rate-Control no: back to back, RTP time from capture time (B.7). Consecutive
-        access units of a track go to the sink together (one socket write for many small
-        frames); nothing is awaited between taking an item and handing it over."""
+        access units of a track go to the sink together, over TCP as one buffer of ``$``
+        frames (``replay_wire``: one socket write for many frames); nothing is awaited
+        between taking an item and handing it over."""
         tracks, sink = self.tracks, self.sink
-        batch: list[bytes] = []
+        batch: list[bytes] = []  # packets, when the track does not go out interleaved
+        wire = bytearray()  # ``$`` frames, when it does
+        framed = 0
         batch_track = -1
         size = 0
+        channel: int | None = None
+
+        def flush() -> None:
+            nonlocal batch, wire, framed, size
+            if framed:
+                sink.send_framed(batch_track, wire, framed)
+                wire, framed = bytearray(), 0
+            elif batch:
+                sink.send(batch_track, batch)
+                batch = []
+            size = 0
+
         while pending:
             item = pending[0]
             frame = item.frame
             sender = tracks[item.track].sender
-            if batch and (sender.index != batch_track or size >= _BATCH_BYTES):
-                sink.send(batch_track, batch)
-                batch, size = [], 0
-            batch += self._packets(item, sender.seq.timestamp(frame.time_us), cseq)
-            batch_track = sender.index
+            if sender.index != batch_track or size >= _BATCH_BYTES:
+                flush()
+                batch_track = sender.index
+                channel = sink.framed_channel(batch_track)
+            timestamp = sender.seq.timestamp(frame.time_us)
+            if channel is not None:
+                framed += self._frame_into(wire, channel, item, timestamp, cseq)
+            else:
+                batch += self._packets(item, timestamp, cseq)
             size += len(frame.data)
             pending.popleft()
             if item.flags & FLAG_T or sink.backlog > _QUEUE_BUDGET:
-                sink.send(batch_track, batch)
-                batch, size = [], 0
+                flush()
                 await self._after(item, len(frame.data))
-        if batch:
-            sink.send(batch_track, batch)
+        flush()
         await sink.drain()
 
     async def _send_paced(self, pending: deque[Item], pacer: Pacer, cseq: int) -> None:

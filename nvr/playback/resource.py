@@ -146,6 +146,15 @@ class PacketSink(Protocol):
         """Send one batch (normally one access unit) of RTP packets on a track."""
         ...
 
+    def framed_channel(self, track: int) -> int | None:
+        """The interleaved channel a track's RTP goes out on, None if it is not interleaved."""
+        ...
+
+    def send_framed(self, track: int, data: bytearray, packets: int) -> bool:
+        """``send`` for a batch already framed as ``$`` frames on :meth:`framed_channel`
+        (the cheap way to send many packets); the sink owns ``data`` afterwards."""
+        ...
+
     def send_rtcp(self, track: int, packet: bytes) -> None:
         """Send an RTCP packet (sender report) on a track's RTCP channel; dropped if congested."""
         ...

@@ -12,7 +12,9 @@ paired by ``x-sessioncookie``) on the same port; other byte-stream carriers (RTS
 :mod:`nvr.playback.websocket`) plug in through :meth:`RtspServer.connection_protocol`. Sessions
 time out unless refreshed by a request (any but TEARDOWN) or RTCP from the client; a connection
 that stays write-congested and silent longer than ``send_timeout`` is aborted and its sessions
-torn down, so a dead client never pins memory.
+torn down, so a dead client never pins memory; so is one whose closing waits that long for the
+client to read. A request left half sent for ``request_timeout`` gets 408 and the connection
+closes (half-open and slowloris clients).
 """
 
 from __future__ import annotations
@@ -153,13 +155,24 @@ class _Endpoint:
         self.fresh = True
         self.tunnel_cookie: str | None = None
         self.last_activity = time.monotonic()
+        self.partial_since: float | None = None
+        """Since when the parser has held part of a message (a half-sent request)."""
         self.closed = False
 
     def feed(self, data: bytes) -> None:
         """Parse received bytes; requests are queued, RTCP counts as keep-alive."""
-        self.last_activity = time.monotonic()
+        now = self.last_activity = time.monotonic()
         parser = self.parser
         parser.feed(data)
+        try:
+            self._events(parser)
+        finally:
+            if not self.parser.buffered:  # (an HTTP tunnel GET replaced the parser)
+                self.partial_since = None
+            elif self.partial_since is None:
+                self.partial_since = now
+
+    def _events(self, parser: RtspParser) -> None:
         try:
             while (event := parser.next_event()) is not None:
                 if isinstance(event, InterleavedFrame):
@@ -245,6 +258,8 @@ class _Connection(asyncio.Protocol):
         self.tunnel: _Endpoint | None = None  # set on a POST connection
         self.base64: Base64Stream | None = None
         self.closed = False
+        self.closing_since: float | None = None
+        """When a graceful close began: it waits for the peer to read what is still queued."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -323,11 +338,16 @@ class _Connection(asyncio.Protocol):
         self.channel.resume()
 
     def close(self, graceful: bool = True) -> None:
-        if self.closed or self.transport is None:
+        if self.transport is None:
+            return
+        if self.closed:
+            if not graceful and self.closing_since is not None:
+                self.transport.abort()  # a graceful close the peer never let finish
             return
         self.closed = True
         self.channel.close()  # no more writes from sinks: they would only pile up or warn
         if graceful:
+            self.closing_since = time.monotonic()
             self.transport.close()
         else:
             self.transport.abort()
@@ -344,10 +364,23 @@ class _Connection(asyncio.Protocol):
 
 def _plain_response(status: int, request: Request) -> bytes:
     headers = []
-    cseq = request.headers.get("CSeq")
-    if cseq is not None and "\r" not in cseq and "\n" not in cseq:
+    cseq = _valid_cseq(request)
+    if cseq is not None:
         headers.append(("CSeq", cseq))
     return Response(status, headers=headers).serialize()
+
+
+def _valid_cseq(request: Request) -> str | None:
+    """The request's CSeq to echo, None if it has none or one that is not a number (echoing
+    that would make the response malformed too)."""
+    value = request.headers.get("CSeq")
+    if value is None:
+        return None
+    try:
+        parse_cseq(value)
+    except HeaderError:
+        return None
+    return value
 
 
 def _host_port(sockname: tuple[object, ...]) -> str:
@@ -362,6 +395,9 @@ def _headers_of(session: RtspSession) -> tuple[str, str]:
 class RtspServer:
     """RTSP 1.0 server for media resources (``nvr.playback.resource``).
 
+    ``request_timeout``: a connection that has left a request (or an interleaved frame) half
+    sent for this many seconds gets 408 and is closed (a half-open or slowloris client holds
+    nothing).
     ``send_timeout``: a connection that has been write-congested *and* silent (no request, no
     RTCP) for this many seconds is taken for dead and aborted. A client that keeps sending
     keep-alives while its window is closed is only flow-controlled (``Rate-Control: no`` replay
@@ -380,6 +416,7 @@ class RtspServer:
         auth: RtspAuth | None = None,
         session_timeout: int = 60,
         send_timeout: float = 20.0,
+        request_timeout: float = 10.0,
         session_queue: int = DEFAULT_SESSION_QUEUE,
         udp_ports: tuple[int, int] = (20000, 29999),
         max_sessions: int = 1024,
@@ -395,6 +432,7 @@ class RtspServer:
             self._authenticator = auth.authenticator or ServerAuthenticator(auth.realm)
         self.session_timeout = session_timeout
         self.send_timeout = send_timeout
+        self.request_timeout = request_timeout
         self.session_queue = session_queue
         self.udp_ports = udp_ports
         self.max_sessions = max_sessions
@@ -479,11 +517,10 @@ class RtspServer:
         """Handle one request and write its response; PLAY's start hook runs right after."""
         after: Callable[[], None] | None = None
         session: RtspSession | None = None
-        cseq = request.headers.get("CSeq")
+        cseq = _valid_cseq(request)
         try:
             if cseq is None:
                 raise _Reply(400)
-            parse_cseq(cseq)
             response, session, after = await self._dispatch(ep, request)
         except _Reply as reply:
             response = Response(reply.status, headers=reply.headers)
@@ -932,7 +969,9 @@ class RtspServer:
         sessions get the new value, and the reaper's pace follows it.
         """
         while True:
-            await asyncio.sleep(max(0.05, min(1.0, self.session_timeout / 4)))
+            await asyncio.sleep(
+                max(0.05, min(1.0, self.session_timeout / 4, self.request_timeout / 4))
+            )
             try:
                 self._reap_once(max(2 * self.session_timeout, 10))
             except Exception:
@@ -945,7 +984,23 @@ class RtspServer:
             if session.expired(now):
                 self._close_session(session, "timeout")
         for conn in list(self._connections):
+            if conn.closing_since is not None:
+                if now - conn.closing_since > self.send_timeout:
+                    log.info("aborting %s: closed, and what was queued is still unread", conn.peer)
+                    conn.close(graceful=False)
+                continue
             ep = conn.endpoint
+            if (
+                ep is not None
+                and ep.partial_since is not None
+                and now - ep.partial_since > self.request_timeout
+            ):
+                log.info(
+                    "closing %s: a request half sent %.0f s ago", conn.peer, now - ep.partial_since
+                )
+                ep.channel.write(Response(408, headers=[("Connection", "close")]).serialize())
+                ep.close(graceful=True)  # aborted like any close if the 408 stays unread
+                continue
             if conn.channel.stalled_for(now) > self.send_timeout and (
                 ep is None or now - ep.last_activity > self.send_timeout
             ):

@@ -6,7 +6,8 @@ through ``pause_writing``/``resume_writing``; on top of that each session has a 
 (:class:`SessionSink`) so a slow reader costs memory up to a limit, then drops, and the server's
 reaper aborts a connection that stays congested too long. RTSP responses are written straight
 to the transport, so they go out between whole interleaved frames even while the session's
-media backlog waits; every frame is handed over in one ``writelines`` call, never split.
+media backlog waits; every frame is handed over in one ``writelines`` call (a batch framed
+beforehand, ``send_framed``, in one ``write``), never split.
 """
 
 from __future__ import annotations
@@ -222,7 +223,7 @@ class SessionSink:
 
     def __init__(self, queue_limit: int = DEFAULT_SESSION_QUEUE) -> None:
         self._routes: list[Route | None] = []
-        self._queue: deque[tuple[InterleavedRoute, Sequence[bytes], int]] = deque()
+        self._queue: deque[tuple[InterleavedRoute, Sequence[bytes] | bytearray, int]] = deque()
         self._queued = 0
         self._limit = queue_limit
         self._closed = False
@@ -276,6 +277,31 @@ class SessionSink:
             return True
         if isinstance(route, UdpRoute):
             return self._send_udp(route, packets)
+        return self._submit(route, packets)
+
+    def framed_channel(self, track: int) -> int | None:
+        """The interleaved RTP channel of a track, for :meth:`send_framed` (None: the track
+        is not set up, or goes over UDP)."""
+        route = self._routes[track] if track < len(self._routes) else None
+        return route.rtp if isinstance(route, InterleavedRoute) else None
+
+    def send_framed(self, track: int, data: bytearray, packets: int) -> bool:
+        """Like :meth:`send`, with the packets already framed as ``$`` frames on the track's
+        :meth:`framed_channel` (one transport write for all of them); ``data`` is the
+        sink's from now on."""
+        if self._closed:
+            return False
+        route = self._routes[track] if track < len(self._routes) else None
+        if route is None or not packets:
+            return True  # track not set up by this client
+        if not isinstance(route, InterleavedRoute):
+            raise ValueError(f"track {track} is not interleaved")
+        return self._submit(route, data, packets)
+
+    def _submit(
+        self, route: InterleavedRoute, packets: Sequence[bytes] | bytearray, framed: int = 0
+    ) -> bool:
+        """Write a batch now, or queue it while the connection is congested (bounded)."""
         channel = route.channel
         if channel.closed:
             return False
@@ -283,12 +309,12 @@ class SessionSink:
             if self._queued >= self._limit:
                 self.dropped_batches += 1
                 return False
-            size = sum(map(len, packets)) + 4 * len(packets)
-            self._queue.append((route, packets, size))
+            size = len(packets) if framed else sum(map(len, packets)) + 4 * len(packets)
+            self._queue.append((route, packets, framed))
             self._queued += size
             channel.wait_resume(self)
             return True
-        self._write(route, packets)
+        self._write(route, packets, framed)
         return True
 
     def send_rtcp(self, track: int, packet: bytes) -> None:
@@ -341,7 +367,18 @@ class SessionSink:
                 return True
         return False
 
-    def _write(self, route: InterleavedRoute, packets: Sequence[bytes]) -> None:
+    def _write(
+        self, route: InterleavedRoute, packets: Sequence[bytes] | bytearray, framed: int = 0
+    ) -> int:
+        """Hand a batch to the transport; returns the bytes it takes on the wire."""
+        if framed:
+            assert isinstance(packets, bytearray)
+            route.channel.transport.write(packets)
+            size = len(packets) - 4 * framed
+            self.sent_packets += framed
+            self.sent_bytes += size
+            self._since_yield += size
+            return len(packets)
         channel = route.rtp
         parts: list[bytes] = []
         size = 0
@@ -353,6 +390,7 @@ class SessionSink:
         self.sent_packets += len(packets)
         self.sent_bytes += size
         self._since_yield += size
+        return size + 4 * len(packets)
 
     def _send_udp(self, route: UdpRoute, packets: Sequence[bytes]) -> bool:
         pair = route.pair
@@ -374,7 +412,7 @@ class SessionSink:
         """Write queued batches while the transports keep up (called when one drains)."""
         queue = self._queue
         while queue:
-            route, packets, size = queue[0]
+            route, packets, framed = queue[0]
             channel = route.channel
             if channel.closed:
                 queue.clear()
@@ -384,8 +422,7 @@ class SessionSink:
                 channel.wait_resume(self)
                 return
             queue.popleft()
-            self._queued -= size
-            self._write(route, packets)
+            self._queued -= self._write(route, packets, framed)
         if self._closed or not self._congested():
             self._wake_waiters()
         else:

@@ -34,7 +34,7 @@ from nvr.protocol.rtsp_headers import format_utc_time
 from nvr.store import Store
 from nvr.store.types import SampleEntrySpec
 from tests.playback.helpers import LoopThread, RtspTestClient
-from tests.store.helpers import T0, make_store
+from tests.store.helpers import T0, make_store, video_frames
 
 S = 1_000_000
 FPS = 25
@@ -159,6 +159,19 @@ def replay_server(loop: LoopThread, store: Store, **options: object) -> Iterator
         yield server
     finally:
         server.close()
+
+
+def big_recording(store: Store, frames: int = 1500) -> int:
+    """Synthetic H.264-like frames (about 20 kB each): transport load, not decodable."""
+    store.create_recording("BIG")
+    writer = store.open_writer("BIG", "VIDEO001")
+    size = 0
+    for f in video_frames(frames, mean_size=20_000):
+        assert writer.submit(*f.args)
+        size += len(f.data)
+    writer.close().result(30)
+    assert store.writer_service.flush(30)
+    return size
 
 
 @contextlib.contextmanager

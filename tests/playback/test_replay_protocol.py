@@ -14,7 +14,6 @@ from nvr.protocol.codecs.annexb import length_prefixed_to_nals
 from nvr.protocol.rtcp import Bye, SenderReport
 from nvr.protocol.rtsp_headers import parse_rtp_info
 from nvr.protocol.sdp import parse_sdp
-from nvr.store import Store
 from tests.playback.helpers import RtspTestClient
 from tests.playback.replay_footage import (
     FRAME_US,
@@ -23,6 +22,7 @@ from tests.playback.replay_footage import (
     ReplayServer,
     S,
     access_units,
+    big_recording,
     clock,
     encoded_video,
     footage,
@@ -34,7 +34,6 @@ from tests.playback.replay_footage import (
     server,
     setup,
 )
-from tests.store.helpers import video_frames
 
 __all__ = ["footage", "loop", "server"]  # fixtures
 
@@ -378,19 +377,6 @@ def test_following_a_track_that_is_still_recording(server: ReplayServer, footage
 
 
 # -- isolation --------------------------------------------------------------------------------
-
-
-def big_recording(store: Store, frames: int = 1500) -> int:
-    """Synthetic H.264-like frames (about 20 kB each): transport load, not decodable."""
-    store.create_recording("BIG")
-    writer = store.open_writer("BIG", "VIDEO001")
-    size = 0
-    for f in video_frames(frames, mean_size=20_000):
-        assert writer.submit(*f.args)
-        size += len(f.data)
-    writer.close().result(30)
-    assert store.writer_service.flush(30)
-    return size
 
 
 def test_a_stalled_client_does_not_stall_another(server: ReplayServer, footage: Footage) -> None:

@@ -6,14 +6,18 @@ from __future__ import annotations
 from fractions import Fraction
 
 import av
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nvr.playback.replay_rtp import TrackSender
 from nvr.playback.replay_sdp import SdpTrack, build_description, position_of_control, rtp_format
 from nvr.protocol.ntp import unix_us_to_ntp
 from nvr.protocol.onvif_replay import FLAG_C, FLAG_D, FLAG_T, ReplayExtension
-from nvr.protocol.payload import make_packetizer
+from nvr.protocol.payload import PayloadError, make_packetizer
 from nvr.protocol.rtcp import Bye, SenderReport, parse_rtcp
 from nvr.protocol.rtp import parse_rtp
+from nvr.protocol.rtsp import RtspParser
 from nvr.protocol.sdp import parse_sdp
 from nvr.store.types import SampleEntrySpec
 from tests.playback.replay_footage import T0, encoded_video, h264_entry
@@ -61,6 +65,85 @@ def test_jpeg_extension_follows_the_replay_words() -> None:
     jpeg_ext = ext.jpeg_extension()
     assert jpeg_ext is not None and jpeg_ext[0] == 0xFFD8
     assert jpeg_ext[1].startswith(b"\xff")  # JPEG marker segments
+
+
+def _pair(encoding: str, mtu: int) -> tuple[TrackSender, TrackSender]:
+    """Two senders that number packets alike."""
+    a, b = (
+        TrackSender(0, "video", 96, 90_000, make_packetizer(encoding, 90_000, mtu=mtu))
+        for _ in "ab"
+    )
+    b.seq.ssrc, b.seq.next_seq, b.seq.ts_origin = a.seq.ssrc, a.seq.next_seq, a.seq.ts_origin
+    return a, b
+
+
+def _check_framed_equals_packets(encoding: str, mtu: int, units: list[tuple[bytes, int]]) -> None:
+    """``frame_into`` (the Rate-Control no fast path) writes, as ``$`` frames, exactly the
+    packets ``packets`` builds, and numbers them alike."""
+    by_packets, by_frames = _pair(encoding, mtu)
+    wire = bytearray()
+    expected = []
+    for n, (data, flags) in enumerate(units):
+        args = (data, 0xFFFFFF00 + 3000 * n, unix_us_to_ntp(T0 + n), flags, 0x1FF + n)
+        try:
+            packets = by_packets.packets(*args)
+        except PayloadError:
+            with pytest.raises(PayloadError):
+                by_frames.frame_into(wire, 6, *args)
+            continue
+        expected += packets
+        assert by_frames.frame_into(wire, 6, *args) == len(packets)
+    parser = RtspParser()
+    parser.feed(bytes(wire))
+    frames = list(parser)
+    assert [(f.channel, f.payload) for f in frames] == [(6, p) for p in expected]
+    a, b = by_packets.seq, by_frames.seq
+    assert (a.next_seq, a.packet_count, a.octet_count) == (
+        b.next_seq,
+        b.packet_count,
+        b.octet_count,
+    )
+
+
+def test_framed_access_units_equal_the_packets_of_a_real_stream() -> None:
+    units = [
+        (data, (FLAG_C if key else 0) | (FLAG_D if n == 0 else 0))
+        for n, (data, key, _) in enumerate(encoded_video()[:60])
+    ]
+    for mtu in (1400, 300, 100):
+        _check_framed_equals_packets("H264", mtu, units)
+
+
+def _nal(header: bytes, body: bytes) -> bytes:
+    nal = header + body
+    return len(nal).to_bytes(4, "big") + nal
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    encoding=st.sampled_from(["H264", "H265"]),
+    mtu=st.integers(20, 1500),
+    units=st.lists(
+        st.tuples(
+            st.lists(
+                st.tuples(st.binary(min_size=2, max_size=2), st.integers(0, 4000)),
+                min_size=1,
+                max_size=3,
+            ),
+            st.sampled_from([0, FLAG_C, FLAG_C | FLAG_D, FLAG_T]),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_framed_access_units_equal_the_packets(encoding: str, mtu: int, units: list) -> None:  # type: ignore[type-arg]
+    """Any NAL unit types (slices, key frames, parameter sets, garbage), sizes around the MTU."""
+    header_len = 1 if encoding == "H264" else 2
+    built = [
+        (b"".join(_nal(h[:header_len], bytes([n]) * size) for h, size in nals), flags)
+        for n, (nals, flags) in enumerate(units)
+    ]
+    _check_framed_equals_packets(encoding, mtu, built)
 
 
 def test_sender_report_zeros_and_bye() -> None:

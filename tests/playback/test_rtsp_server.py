@@ -3,7 +3,6 @@ requests: transports, auth, status codes, flow control (replay.md B.8) and sessi
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import itertools
 import re
@@ -27,7 +26,6 @@ from nvr.playback import (
     RtspAuth,
     RtspServer,
     StaticResolver,
-    TrackInfo,
 )
 from nvr.playback.tunnel import Base64Stream, TunnelError
 from nvr.protocol.rtcp import ReceiverReport
@@ -35,7 +33,13 @@ from nvr.protocol.rtp import parse_rtp
 from nvr.protocol.rtsp import RtspParser
 from nvr.protocol.rtsp_auth import ClientAuthenticator
 from nvr.protocol.rtsp_headers import parse_rtp_info, parse_transport
-from tests.playback.helpers import LoopThread, RtspTestClient
+from tests.playback.helpers import (
+    Firehose,
+    LoopThread,
+    RtspTestClient,
+    one_track_sdp,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,67 +53,6 @@ USER, PASSWORD = "operator", "s3cret pass"
 # -- test resources ---------------------------------------------------------------------------
 
 
-def _one_track_sdp() -> Description:
-    sdp = (
-        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=test\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
-        "a=control:*\r\nm=application 0 RTP/AVP 98\r\na=rtpmap:98 x-test/90000\r\n"
-        "a=control:data\r\n"
-    )
-    return Description(sdp.encode(), (TrackInfo("data", "application"),))
-
-
-class Firehose:
-    """A live source pushing stamped 1200-byte packets to every playing session."""
-
-    supported_requires = frozenset({"x-test"})
-
-    def __init__(self, per_tick: int = 40, tick: float = 0.01) -> None:
-        self.per_tick, self.tick = per_tick, tick
-        self.seq = RtpSequencer(98, 90000)
-        self.subscribers: set[FireSession] = set()
-        self.task: asyncio.Task[None] | None = None
-        self.refused = 0
-
-    async def describe(self, ctx: RequestContext) -> Description:
-        return _one_track_sdp()
-
-    async def open_session(
-        self, tracks: Sequence[int], sink: PacketSink, ctx: RequestContext
-    ) -> FireSession:
-        if self.task is None:
-            self.task = asyncio.get_running_loop().create_task(self._run())
-        return FireSession(self, sink)
-
-    async def _run(self) -> None:
-        pad = bytes(1180)
-        while True:
-            await asyncio.sleep(self.tick)
-            stamp = struct.pack("!Q", time.monotonic_ns())
-            packets = [self.seq.packet(stamp + pad, 0) for _ in range(self.per_tick)]
-            for session in list(self.subscribers):
-                if not session.sink.send(0, packets):
-                    self.refused += 1
-
-
-class FireSession:
-    def __init__(self, source: Firehose, sink: PacketSink) -> None:
-        self.source, self.sink = source, sink
-
-    async def play(self, ctx: RequestContext) -> PlayResult:
-        return PlayResult(
-            [],
-            {0: RtpStart(self.source.seq.next_seq, 0)},
-            lambda: self.source.subscribers.add(self),
-        )
-
-    async def pause(self, ctx: RequestContext) -> Sequence[tuple[str, str]]:
-        self.source.subscribers.discard(self)
-        return ()
-
-    async def close(self) -> None:
-        self.source.subscribers.discard(self)
-
-
 class Paced:
     """A ``Rate-Control: no`` style source: sends as fast as the sink drains."""
 
@@ -119,7 +62,7 @@ class Paced:
         self.sessions: list[PacedSession] = []
 
     async def describe(self, ctx: RequestContext) -> Description:
-        return _one_track_sdp()
+        return one_track_sdp()
 
     async def open_session(
         self, tracks: Sequence[int], sink: PacketSink, ctx: RequestContext
@@ -209,15 +152,6 @@ def auth_server(loop: LoopThread, camera: DemoCamera) -> Iterator[RtspServer]:
     srv = start_server(loop, {"/demo": camera, "/forbidden": camera}, auth=auth)
     yield srv
     loop.call(srv.stop())
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def run(args: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
