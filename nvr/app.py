@@ -31,6 +31,7 @@ from nvr.playback import RtspServer, StaticResolver
 from nvr.playback.wiring import PlaybackHandle, start_playback
 from nvr.search import create_indexer
 from nvr.store import Store
+from nvr.uplink.manager import UplinkManager
 from nvr.web.app import build_app
 
 log = logging.getLogger("nvr")
@@ -78,6 +79,10 @@ class Daemon:
         self._db_ok = True
         self._db_checked = 0.0
         self.discovery: DiscoveryResponder | None = None
+        self.app: Any = None
+        """The ASGI app on http.port (``_serve`` sets it); uplinks serve the same one."""
+        self.uplinks: UplinkManager | None = None
+        """Cloud uplinks (IEC 62676-2-33): the Uplink service updates it."""
         self.on_stop_requested: list[Callable[[], None]] = []
         """Run on SIGTERM/SIGINT before the HTTP server drains (ends waiting PullMessages)."""
 
@@ -101,6 +106,7 @@ class Daemon:
             raise StartupError(f"cannot serve RTSP on {host}:{port}: {exc.strerror}") from None
         if self.config["demo"]:
             await self._start_demo(self.ingest)
+        await self._start_uplinks()
         interval = self.config["storage.retention_interval_seconds"]
         self.scheduler.add_job(
             self._retention, "interval", seconds=interval, max_instances=1, coalesce=True
@@ -134,6 +140,9 @@ class Daemon:
         if self.ingest is not None:  # recorders end their runs before the final checkpoint
             await self.ingest.stop()
             self.ingest = None
+        if self.uplinks is not None:  # tunnelled RTSP sessions end with their tunnels
+            await self.uplinks.close()
+            self.uplinks = None
         if self.playback is not None:
             await self.playback.stop()
             self.playback = None
@@ -151,6 +160,23 @@ class Daemon:
             await asyncio.to_thread(self.store.close)
             self.store = None
         log.info("nvr stopped")
+
+    async def _start_uplinks(self) -> None:
+        """Dial every configured uplink; its tunnel serves ``self.app`` and the RTSP server."""
+        from nvr.uplink.keystore import FileKeystore
+        from nvr.uplink.repository import UplinkRepository
+
+        if self.app is None:
+            return  # pieces of a daemon without an HTTP app (tests): nothing to tunnel to
+        playback = self.playback
+        self.uplinks = UplinkManager(
+            self.app,
+            FileKeystore.for_config(self.config),
+            lambda: playback.server if playback is not None else None,
+            device=self.config["device.serial_number"] or str(self.config.data_dir),
+        )
+        self.uplinks.update(await asyncio.to_thread(UplinkRepository(self.sessions).list))
+        await self.uplinks.start()
 
     async def _start_demo(self, ingest: IngestEngine) -> None:
         """``--demo``: the simulated camera, recorded at once.
@@ -217,6 +243,7 @@ class _Server(uvicorn.Server):
 async def _serve(config: Config, engine: Engine) -> int:
     daemon = Daemon(config, engine)
     app = build_app(daemon)
+    daemon.app = app
     loop = asyncio.get_running_loop()
     server = _Server(
         uvicorn.Config(

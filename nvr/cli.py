@@ -1,4 +1,4 @@
-"""The ``nvr`` command: serve, demo, migrate, fsck, user, export, verify."""
+"""The ``nvr`` command: serve, demo, migrate, fsck, user, export, verify, keystore."""
 
 from __future__ import annotations
 
@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PEM",
         help="trust anchor certificates (and intermediates) for signers with a CA chain",
     )
+    from nvr.uplink.keystore_cli import add_parser as add_keystore_parser
+
+    add_keystore_parser(sub, _common)
     return parser
 
 
@@ -301,6 +304,7 @@ def cmd_verify(config: Config, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from nvr.export.device_identity import IdentityError
     from nvr.secretbox import SecretBoxError
+    from nvr.uplink.keystore import KeystoreError
     from nvr.users import UserError
 
     args = build_parser().parse_args(argv)
@@ -317,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_export(config, args)
         if args.command == "verify":
             return cmd_verify(config, args)
+        if args.command == "keystore":
+            from nvr.uplink.keystore_cli import run as cmd_keystore
+
+            return cmd_keystore(config, args)
         return cmd_user(config, args)
     except CliError as exc:
         print(f"nvr: {exc}", file=sys.stderr)
@@ -328,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         UserError,
         SecretBoxError,
         IdentityError,
+        KeystoreError,
     ) as exc:
         print(f"nvr: {exc}", file=sys.stderr)
         return EXIT_USAGE

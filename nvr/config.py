@@ -326,6 +326,21 @@ FIELDS: tuple[Field, ...] = (
         "IPv4 address of the interface for WS-Discovery; empty = http.host if it is an "
         "address, else every interface with an IPv4 address.",
     ),
+    Field(
+        "uplink.max_uplinks",
+        "int",
+        8,
+        "ONVIF uplink configurations that may exist (MaxUplinks); each is kept connected.",
+        low=0,
+        high=64,
+    ),
+    Field(
+        "uplink.keystore_dir",
+        "path",
+        "",
+        "Client certificates, trust anchors and OAuth2 servers for uplinks "
+        "(managed with nvr keystore); empty = data_dir/keystore.",
+    ),
 )
 FIELDS_BY_KEY = {f.key: f for f in FIELDS}
 

@@ -28,7 +28,7 @@ def run_bench(script: str, database_url: str, *args: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("script", ["store_write.py", "store_read.py", "replay.py"])
+@pytest.mark.parametrize("script", ["store_write.py", "store_read.py", "replay.py", "uplink.py"])
 def test_help(script: str) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCH / script), "--help"], capture_output=True, text=True
@@ -63,5 +63,15 @@ def test_replay_bench(database_url: str, tmp_path: Path) -> None:
         "--sessions", "3", "--hold", "1", "--fast-seconds", "10", "--dir", str(tmp_path),
     )  # fmt: skip
     for row in ("random times of day", "3 x 1x", "Rate-Control no, 1 session", "raw read"):
+        assert row in out, out
+    assert not any(tmp_path.iterdir()), "the benchmark left files behind"
+
+
+def test_uplink_bench(database_url: str, tmp_path: Path) -> None:
+    out = run_bench(
+        "uplink.py", database_url, "--minutes", "0.2", "--fast-seconds", "10", "--sessions", "2",
+        "--hold", "1", "--dir", str(tmp_path),
+    )  # fmt: skip
+    for row in ("RTSP/TCP direct", "uplink tunnel, https", "tunnel / direct throughput", "at 1x"):
         assert row in out, out
     assert not any(tmp_path.iterdir()), "the benchmark left files behind"

@@ -312,3 +312,17 @@ class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
+
+
+class Uplink(Base):
+    """An ONVIF uplink configuration (``tup:Configuration``), keyed by its remote address."""
+
+    __tablename__ = "uplinks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    remote_address: Mapped[str] = mapped_column(String(1024), unique=True)
+    user_level: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """tt:StringList of the user levels (or roles) granted to requests through the uplink."""
+    certificate_id: Mapped[str | None] = mapped_column(String(64))
+    cert_path_validation_policy_id: Mapped[str | None] = mapped_column(String(64))
+    authorization_server: Mapped[str | None] = mapped_column(String(TOKEN_LEN))
+    created_us: Mapped[int] = mapped_column(BigInteger)

@@ -19,6 +19,7 @@ from nvr.onvif.registry import ServiceEntry
 from nvr.onvif.replay import mount_replay
 from nvr.onvif.restart import restart_hook
 from nvr.onvif.soap import SoapEndpoint, SoapService
+from nvr.onvif.uplink import mount_uplink
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -54,6 +55,7 @@ def mount_onvif(app: FastAPI, daemon: Daemon) -> OnvifContext:
 
     app.state.recording = mount_recording(app, context, daemon)
     app.state.receiver = mount_receiver(app, context, daemon)
+    app.state.uplink = mount_uplink(app, context, daemon)
     return context
 
 

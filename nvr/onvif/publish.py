@@ -22,6 +22,7 @@ from nvr.onvif.receiver import RECEIVER_PATH, receiver_service
 from nvr.onvif.recording import RECORDING_PATH, recording_service
 from nvr.onvif.replay import REPLAY_PATH, replay_service
 from nvr.onvif.soap import SoapService
+from nvr.onvif.uplink import UPLINK_PATH, uplink_service
 from nvr.search.service import SEARCH_PATH, search_service
 
 EXAMPLE_BASE_URL: Final = "http://localhost:8080"
@@ -36,6 +37,7 @@ PUBLISHED: Final[dict[str, tuple[Callable[[], SoapService], str]]] = {
     "recording.wsdl": (recording_service, RECORDING_PATH),
     "replay.wsdl": (replay_service, REPLAY_PATH),
     "search.wsdl": (search_service, SEARCH_PATH),
+    "uplink.wsdl": (uplink_service, UPLINK_PATH),
 }
 
 

@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 
 from nvr.db.engine import make_engine
 from nvr.onvif.access import DEFAULT_POLICY, Level
-from nvr.onvif.namespaces import TDS, TEV, TRC, TRP, TRV, TSE, TT, clark
+from nvr.onvif.namespaces import TDS, TEV, TRC, TRP, TRV, TSE, TT, TUP, clark
 from tests.onvif import raw
 from tests.onvif.conftest import ADMIN
 from tests.onvif.live import LEVELS, LiveNvr, SoapMount, live_nvr
@@ -516,6 +516,64 @@ EVENTS: dict[str, Row] = {
     "Renew": Row("<x:TerminationTime>PT60S</x:TerminationTime>", missing=None),
 } | unsupported("Seek AddEventBroker DeleteEventBroker GetEventBrokers")
 
+
+def _uplink(
+    address: str = "https://cloud.example/nvr",
+    auth: str = "<x:CertificateID>no-such-certificate</x:CertificateID>",
+    level: str = "Operator",
+) -> str:
+    return (
+        f"<x:Configuration><x:RemoteAddress>{address}</x:RemoteAddress>{auth}"
+        f"<x:UserLevel>{level}</x:UserLevel></x:Configuration>"
+    )
+
+
+UPLINK: dict[str, Row] = {
+    "GetServiceCapabilities": Row(),
+    "GetUplinks": Row(),
+    "SetUplink": Row(
+        _uplink(),
+        (
+            Case("unknown certificate", _uplink(), "Sender/InvalidArgVal/CertificateID"),
+            Case(
+                "unknown authorization server",
+                _uplink(auth="<x:AuthorizationServer>no-such-server</x:AuthorizationServer>"),
+                "Sender/InvalidArgVal/AuthorizationServerConfigurationToken",
+            ),
+            Case("no authentication", _uplink(auth=""), "Sender/InvalidArgs/MissingAuthentication"),
+            Case(
+                "both authentications",
+                _uplink(
+                    auth="<x:CertificateID>c</x:CertificateID>"
+                    "<x:AuthorizationServer>a</x:AuthorizationServer>"
+                ),
+                "Sender/InvalidArgs/AmbiguousAuthentication",
+            ),
+            Case(
+                "plain http",
+                _uplink("http://cloud.example/"),
+                "Sender/InvalidArgs/ProtocolNotSupported",
+            ),
+            Case("not a URI", _uplink("not a uri"), "Sender/InvalidArgs/ProtocolNotSupported"),
+            Case(
+                "oversized address",
+                _uplink("https://cloud.example/" + "a" * 2000),
+                "Sender/InvalidArgVal/Address",
+            ),
+        ),
+    ),
+    "DeleteUplink": Row(
+        "<x:RemoteAddress>https://cloud.example/nvr</x:RemoteAddress>",
+        (
+            Case(
+                "unknown address",
+                "<x:RemoteAddress>https://no-such.example/</x:RemoteAddress>",
+                "Sender/InvalidArgVal/Address",
+            ),
+        ),
+    ),
+}
+
 MATRIX: dict[str, dict[str, Row]] = {
     TDS: DEVICE,
     TRV: RECEIVER,
@@ -523,10 +581,11 @@ MATRIX: dict[str, dict[str, Row]] = {
     TSE: SEARCH,
     TRP: REPLAY,
     TEV: EVENTS,
+    TUP: UPLINK,
 }
 """Service namespace → {operation local name → row}."""
-OPTIONAL_SERVICES = frozenset({"http://www.onvif.org/ver10/uplink/wsdl"})
-"""Mounted services whose matrix lives with them (the uplink's own tests)."""
+OPTIONAL_SERVICES: frozenset[str] = frozenset()
+"""Mounted services whose matrix lives elsewhere."""
 
 
 # ---- plumbing ------------------------------------------------------------------------------------
