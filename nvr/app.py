@@ -30,6 +30,7 @@ from nvr.onvif.resources import ResourceTracker
 from nvr.playback import RtspServer, StaticResolver
 from nvr.playback.wiring import PlaybackHandle, start_playback
 from nvr.search import create_indexer
+from nvr.secretbox import SecretBox
 from nvr.store import Store
 from nvr.uplink.manager import UplinkManager
 from nvr.web.app import build_app
@@ -95,7 +96,12 @@ class Daemon:
         self.search_indexer.start()
         self.exports = await asyncio.to_thread(self._export_manager, store)
         self.ingest = IngestEngine(
-            self.sessions, store, self.bus, self.scheduler, history=self.history
+            self.sessions,
+            store,
+            self.bus,
+            self.scheduler,
+            history=self.history,
+            box=SecretBox.from_file(self.config.key_file),  # camera passwords sealed at rest
         )
         await self.ingest.start()
         await self.resources.start(self.ingest.receivers, self.ingest.jobs, store)

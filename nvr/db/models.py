@@ -280,6 +280,9 @@ class Receiver(Base):
     token: Mapped[str] = mapped_column(String(TOKEN_LEN), unique=True)
     mode: Mapped[str] = mapped_column(String(16), default="NeverConnect")
     media_uri: Mapped[str] = mapped_column(String(2048), default="")
+    """The camera URI without its password (the user name stays)."""
+    media_password_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The URI's password as written, sealed (nvr.ingest.receiver_secrets); None: none."""
     stream_type: Mapped[str] = mapped_column(String(16), default="RTP-Unicast")
     transport: Mapped[str] = mapped_column(String(16), default="RTSP")
     auto_created: Mapped[bool] = mapped_column(Boolean, default=False)

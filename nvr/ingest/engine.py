@@ -23,6 +23,7 @@ from nvr.ingest.jobs import RecordingJobManager
 from nvr.ingest.receiver_config import AUTO_CONNECT, ReceiverConfig, UnknownReceiver
 from nvr.ingest.receivers import ReceiverManager
 from nvr.ingest.schedules import ScheduleRegistry
+from nvr.secretbox import SecretBox
 from nvr.store import Store
 from nvr.store.types import NoRecording
 
@@ -41,7 +42,8 @@ DEMO_TRACKS: Final = (
 
 
 class IngestEngine:
-    """Receivers + recording jobs + schedules over one store and event bus."""
+    """Receivers + recording jobs + schedules over one store and event bus; ``box`` seals
+    the camera passwords in the database (the daemon's secret box)."""
 
     def __init__(
         self,
@@ -51,9 +53,10 @@ class IngestEngine:
         scheduler: Any = None,
         *,
         history: RecordingHistory | None = None,
+        box: SecretBox | None = None,
     ) -> None:
         self.store = store
-        self.receivers = ReceiverManager(sessions, bus)
+        self.receivers = ReceiverManager(sessions, bus, box=box)
         self.schedules = ScheduleRegistry(scheduler)
         self.jobs = RecordingJobManager(
             sessions,

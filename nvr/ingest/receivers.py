@@ -64,6 +64,7 @@ from nvr.ingest.receiver_config import (
     quirks_from_options,
     validate_config,
 )
+from nvr.ingest.receiver_secrets import ReceiverSecrets
 from nvr.ingest.rtsp_client import (
     RtspAuthFailed,
     RtspClient,
@@ -72,6 +73,7 @@ from nvr.ingest.rtsp_client import (
 )
 from nvr.ingest.sinks import MediaSink, SessionSink
 from nvr.protocol.sdp import MediaStream
+from nvr.secretbox import SecretBox
 from nvr.store.catalog import new_token
 
 __all__ = [
@@ -178,7 +180,9 @@ class ReceiverManager:
     """All receivers of the daemon (see the module docstring).
 
     ``client_factory`` builds the RTSP client (tests substitute it); ``factory_timeout`` bounds
-    how long PLAY waits for consumer factories (those still running attach late).
+    how long PLAY waits for consumer factories (those still running attach late). ``box``
+    seals the camera passwords in the database (:mod:`nvr.ingest.receiver_secrets`); the
+    daemon always passes its own.
     """
 
     def __init__(
@@ -193,6 +197,7 @@ class ReceiverManager:
         auth_backoff: BackoffPolicy = AUTH_BACKOFF,
         factory_timeout: float = 10.0,
         client_factory: Callable[..., RtspClient] = RtspClient,
+        box: SecretBox | None = None,
     ) -> None:
         if not MIN_URI_LENGTH <= max_uri_length <= MAX_URI_LENGTH:
             raise ValueError(f"max_uri_length must be in {MIN_URI_LENGTH}..{MAX_URI_LENGTH}")
@@ -205,6 +210,7 @@ class ReceiverManager:
         self._auth_backoff = auth_backoff
         self._factory_timeout = factory_timeout
         self._client_factory = client_factory
+        self._secrets = ReceiverSecrets(box)
         self._receivers: dict[str, _Receiver] = {}
         self._lock = threading.Lock()
         self._started = False
@@ -625,26 +631,29 @@ class ReceiverManager:
     # --- database (threads) ---------------------------------------------------------------
 
     def _load(self) -> list[tuple[str, ReceiverConfig, bool, dict[str, Any]]]:
-        with self._sessions() as s:
+        """The stored receivers; rows from before sealing get their password sealed."""
+        with self._sessions.begin() as s:
             rows = s.scalars(select(ReceiverRow).order_by(ReceiverRow.id)).all()
-            return [
-                (
-                    r.token,
-                    ReceiverConfig(r.mode, r.media_uri, r.stream_type, r.transport),
-                    r.auto_created,
-                    dict(r.options or {}),
-                )
-                for r in rows
-            ]
+            loaded = []
+            for r in rows:
+                uri = self._secrets.open(r.token, r.media_uri, r.media_password_enc)
+                if self._secrets.rewrap(r.media_uri, r.media_password_enc):
+                    r.media_uri, r.media_password_enc = self._secrets.seal(r.token, uri)
+                    log.info("receiver %s: camera password sealed", r.token)
+                config = ReceiverConfig(r.mode, uri, r.stream_type, r.transport)
+                loaded.append((r.token, config, r.auto_created, dict(r.options or {})))
+            return loaded
 
     def _insert(self, receiver: _Receiver) -> None:
         c = receiver.config
+        uri, sealed = self._secrets.seal(receiver.token, c.media_uri)
         with self._sessions.begin() as s:
             s.add(
                 ReceiverRow(
                     token=receiver.token,
                     mode=c.mode,
-                    media_uri=c.media_uri,
+                    media_uri=uri,
+                    media_password_enc=sealed,
                     stream_type=c.stream,
                     transport=c.protocol,
                     auto_created=receiver.auto_created,
@@ -659,7 +668,7 @@ class ReceiverManager:
             if row is None:
                 raise UnknownReceiver(f"no receiver {token!r}")
             row.mode = config.mode
-            row.media_uri = config.media_uri
+            row.media_uri, row.media_password_enc = self._secrets.seal(token, config.media_uri)
             row.stream_type = config.stream
             row.transport = config.protocol
             row.options = options

@@ -49,11 +49,13 @@ __all__ = [
     "digest_response",
     "format_authorization",
     "format_challenge",
+    "insert_uri_password",
     "join_uri_credentials",
     "parse_authorization",
     "parse_challenges",
     "parse_www_authenticate",
     "split_uri_credentials",
+    "split_uri_password",
 ]
 
 
@@ -963,15 +965,22 @@ def _pct_decode(text: str, what: str) -> str:
         raise AuthError(f"{what} in URI is not UTF-8 after percent-decoding") from None
 
 
-def split_uri_credentials(uri: str) -> tuple[str, UriCredentials | None]:
-    """Take the userinfo out of a URI: (URI without it, credentials or None)."""
+def _userinfo_bounds(uri: str) -> tuple[int, int] | None:
+    """Where the userinfo starts and where its ``@`` is; None without userinfo."""
     bounds = _authority_bounds(uri)
     if bounds is None:
-        return uri, None
+        return None
     start, stop = bounds
     at = uri.rfind("@", start, stop)  # rfind: an unescaped '@' in a password still works
-    if at < 0:
+    return None if at < 0 else (start, at)
+
+
+def split_uri_credentials(uri: str) -> tuple[str, UriCredentials | None]:
+    """Take the userinfo out of a URI: (URI without it, credentials or None)."""
+    bounds = _userinfo_bounds(uri)
+    if bounds is None:
         return uri, None
+    start, at = bounds
     user, colon, password = uri[start:at].partition(":")
     credentials = UriCredentials(
         _pct_decode(user, "user name"), _pct_decode(password, "password") if colon else None
@@ -995,3 +1004,29 @@ def join_uri_credentials(uri: str, credentials: UriCredentials | None) -> str:
         raise AuthError("credentials cannot be encoded as UTF-8") from None
     start = bounds[0]
     return f"{bare[:start]}{userinfo}@{bare[start:]}"
+
+
+def split_uri_password(uri: str) -> tuple[str, str | None]:
+    """Take the password out of a URI's userinfo, exactly as written (not decoded): (URI that
+    keeps only the user name, password text or None). :func:`insert_uri_password` undoes it
+    to the character, so a URI stored without its password comes back as the client gave it.
+    """
+    bounds = _userinfo_bounds(uri)
+    if bounds is None:
+        return uri, None
+    start, at = bounds
+    colon = uri.find(":", start, at)
+    if colon < 0:
+        return uri, None
+    return uri[:colon] + uri[at:], uri[colon + 1 : at]
+
+
+def insert_uri_password(uri: str, password: str | None) -> str:
+    """Put a password taken by :func:`split_uri_password` back after the user name."""
+    if password is None:
+        return uri
+    bounds = _userinfo_bounds(uri)
+    if bounds is None:
+        raise AuthError(f"URI {_show(uri)} has no user name to put a password after")
+    at = bounds[1]
+    return f"{uri[:at]}:{password}{uri[at:]}"

@@ -15,9 +15,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import zeep.exceptions
 from lxml import etree
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from nvr.app import Daemon
 from nvr.config import load
@@ -26,12 +25,12 @@ from nvr.onvif.namespaces import TDS, TRV, TT
 from nvr.onvif.operations import wsdl_operations
 from nvr.onvif.receiver import RECEIVER_PATH
 from nvr.onvif.receiver_policy import RECEIVER_OPERATIONS
-from nvr.users import UserLevel
 from nvr.web.app import build_app
 from tests.conftest import database_url
-from tests.onvif.conftest import ADMIN, OPERATOR, USER
+from tests.onvif.conftest import ADMIN, OPERATOR, USER, add_standard_users
+from tests.onvif.live import live_nvr
 from tests.onvif.schemas import DEVICE_WSDL, WSDL_DIR, assert_valid
-from tests.onvif.zeep_client import OnvifClient
+from tests.onvif.zeep_client import OnvifClient, checked, fault_of
 from tests.peers.camera import gst_camera
 from tests.playback.helpers import LoopThread
 from tests.playback.replay_footage import loop
@@ -86,14 +85,7 @@ def running_nvr(loop: LoopThread, engine: Engine, data: Path) -> Iterator[Nvr]:
     loop.call(manager.start())
     daemon.ingest = SimpleNamespace(receivers=manager)  # type: ignore[assignment]
     app = build_app(daemon)
-    users = app.state.onvif.users
-    for (name, password), level in (
-        (ADMIN, UserLevel.ADMINISTRATOR),
-        (OPERATOR, UserLevel.OPERATOR),
-        (USER, UserLevel.USER),
-    ):
-        if users.get(name) is None:
-            users.add(name, level, password)
+    add_standard_users(app.state.onvif.users)
     try:
         with http_server(loop, app) as port:
             yield Nvr(daemon, manager, port)
@@ -105,20 +97,6 @@ def running_nvr(loop: LoopThread, engine: Engine, data: Path) -> Iterator[Nvr]:
 def nvr(loop: LoopThread, engine: Engine, tmp_path: Path) -> Iterator[Nvr]:
     with running_nvr(loop, engine, tmp_path / "data") as handle:
         yield handle
-
-
-def checked(client: OnvifClient, operation: str, **kwargs: Any) -> Any:
-    result = getattr(client.service, operation)(**kwargs)
-    assert_valid(client.last_response, RECEIVER_WSDL)
-    return result
-
-
-def fault_of(client: OnvifClient, operation: str, **kwargs: Any) -> list[str]:
-    """[code, subcodes…] of the fault ``operation`` answers (its envelope validated)."""
-    with pytest.raises(zeep.exceptions.Fault) as info:
-        getattr(client.service, operation)(**kwargs)
-    assert_valid(client.last_response, RECEIVER_WSDL)
-    return [info.value.code.partition(":")[2], *(q.localname for q in info.value.subcodes)]
 
 
 def wait_state(
@@ -313,6 +291,25 @@ def test_receivers_survive_a_rebuild(loop: LoopThread, engine: Engine, tmp_path:
         assert receiver.Token == token
         assert receiver.Configuration.Mode == "AutoConnect"
         assert receiver.Configuration.MediaUri == "rtsp://192.0.2.10/onvif/profile1"
+
+
+def test_the_daemon_seals_camera_passwords(
+    loop: LoopThread, engine: Engine, tmp_path: Path
+) -> None:
+    """Through the whole daemon (``Daemon.start``): the receivers table never holds the
+    camera's password, and a restarted daemon hands the exact URI back."""
+    uri = "rtsp://cam:s%40cret-42@192.0.2.10/onvif/profile1"
+    with live_nvr(loop, engine, tmp_path / "data") as first:
+        nvr = Nvr(first.daemon, first.daemon.ingest.receivers, first.port)  # type: ignore[union-attr]
+        token = checked(nvr.client(), "CreateReceiver", Configuration=configuration(uri)).Token
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(text("SELECT * FROM receivers"))]
+    assert rows and "cret-42" not in repr(rows)
+    with live_nvr(loop, engine, tmp_path / "data") as second:
+        nvr = Nvr(second.daemon, second.daemon.ingest.receivers, second.port)  # type: ignore[union-attr]
+        (receiver,) = checked(nvr.client(ADMIN), "GetReceivers")
+        assert receiver.Token == token
+        assert receiver.Configuration.MediaUri == uri
 
 
 # ---- a real camera -------------------------------------------------------------------------

@@ -28,11 +28,13 @@ from nvr.protocol.rtsp_auth import (
     digest_response,
     format_authorization,
     format_challenge,
+    insert_uri_password,
     join_uri_credentials,
     parse_authorization,
     parse_challenges,
     parse_www_authenticate,
     split_uri_credentials,
+    split_uri_password,
 )
 
 URI = "rtsp://10.0.0.5/onvif/replay/REC_CAM1"
@@ -452,6 +454,29 @@ def test_uri_credentials_errors_and_join() -> None:
     assert join_uri_credentials("rtsp://old:pw@cam/x", None) == "rtsp://cam/x"
     with pytest.raises(AuthError):
         join_uri_credentials("cam/x", UriCredentials("a"))
+
+
+@pytest.mark.parametrize(
+    ("uri", "kept", "password"),
+    [
+        (CAM.replace("//", "//admin:12345@"), CAM.replace("//", "//admin@"), "12345"),
+        ("rtsp://us%40er:p%3As@cam/x?y=1", "rtsp://us%40er@cam/x?y=1", "p%3As"),
+        ("rtsp://admin:p@ss@cam/", "rtsp://admin@cam/", "p@ss"),
+        ("rtsp://a@b:pw@cam/", "rtsp://a@b@cam/", "pw"),
+        ("rtsp://:@cam", "rtsp://@cam", ""),
+        ("rtsp://admin@cam", "rtsp://admin@cam", None),
+        ("rtsp://cam:554/path:x@y", "rtsp://cam:554/path:x@y", None),
+        ("/relative:x@path", "/relative:x@path", None),
+    ],
+)
+def test_split_uri_password_round_trips_exactly(uri: str, kept: str, password: str | None) -> None:
+    assert split_uri_password(uri) == (kept, password)
+    assert insert_uri_password(kept, password) == uri
+
+
+def test_insert_uri_password_needs_a_user_name() -> None:
+    with pytest.raises(AuthError):
+        insert_uri_password("rtsp://cam/x", "pw")
 
 
 # --- properties -------------------------------------------------------------------------------
