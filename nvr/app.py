@@ -200,8 +200,15 @@ class Daemon:
         await ingest.ensure_demo(f"rtsp://127.0.0.1:{self.demo_rtsp.port}/demo")
 
     def _export_manager(self, store: Store) -> ExportManager:
-        """Export jobs, signed with the device identity (made on first start if absent)."""
-        return ExportManager(store, device_identity(self.config), local_unit(self.config))
+        """Export jobs on the scheduler's ``export`` thread pool, signed with the device
+        identity (made on first start if absent)."""
+        return ExportManager(
+            store,
+            device_identity(self.config),
+            local_unit(self.config),
+            scheduler=self.scheduler,
+            max_parallel=self.config["export.max_parallel"],
+        )
 
     async def _retention(self) -> None:
         if self.store is None:

@@ -1,4 +1,4 @@
-"""The ``nvr`` command: serve, demo, migrate, fsck, user, export, verify, keystore."""
+"""The ``nvr`` command: serve, demo, migrate, fsck, user, export, verify, sign, keystore."""
 
 from __future__ import annotations
 
@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     from nvr.uplink.keystore_cli import add_parser as add_keystore_parser
 
     add_keystore_parser(sub, _common)
+    from nvr.export.sign_cli import add_parser as add_sign_parser
+
+    add_sign_parser(sub, _common)
     return parser
 
 
@@ -278,16 +281,12 @@ def _own_fingerprint(config: Config) -> str | None:
 def cmd_verify(config: Config, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from cryptography import x509
+    from nvr.export.verify import load_trust, verify_file
 
-    from nvr.export.verify import verify_file
-
-    trust: list[x509.Certificate] = []
-    for name in args.trust:
-        try:
-            trust += x509.load_pem_x509_certificates(Path(name).read_bytes())
-        except (OSError, ValueError) as exc:
-            raise CliError(f"cannot load trust anchors from {name}: {exc}") from None
+    try:
+        trust = load_trust(args.trust)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     report = verify_file(Path(args.file), trust=trust)
     for line in report.lines():
         print(line)
@@ -321,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_export(config, args)
         if args.command == "verify":
             return cmd_verify(config, args)
+        if args.command == "sign":
+            from nvr.export.sign_cli import run as cmd_sign
+
+            return cmd_sign(config, args)
         if args.command == "keystore":
             from nvr.uplink.keystore_cli import run as cmd_keystore
 

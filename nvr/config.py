@@ -162,6 +162,14 @@ FIELDS: tuple[Field, ...] = (
         "intermediates); empty = data_dir/export/signing.crt. Set both or neither.",
     ),
     Field(
+        "export.max_parallel",
+        "int",
+        2,
+        "Exports that run at once (the scheduler's export thread pool); more wait their turn.",
+        low=1,
+        high=16,
+    ),
+    Field(
         "security.key_file",
         "path",
         "",

@@ -156,6 +156,11 @@ class ExportJob:
         """Ask the job to stop; a running job removes its partial file and ends CANCELLED."""
         self._cancel.set()
 
+    @property
+    def cancelled(self) -> bool:
+        """:meth:`cancel` was called."""
+        return self._cancel.is_set()
+
     # ---- planning -----------------------------------------------------------------------------
 
     def _select(self, rec: RecordingInfo) -> list[TrackInfo]:

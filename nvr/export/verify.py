@@ -467,6 +467,18 @@ def _unix_s(mp4_seconds: int) -> int:
     return mp4_seconds - mp4_time(0)
 
 
+def load_trust(names: Sequence[str]) -> list[x509.Certificate]:
+    """Trust anchors (and intermediates) from PEM files; :class:`ValueError` names the file
+    that cannot be read."""
+    trust: list[x509.Certificate] = []
+    for name in names:
+        try:
+            trust += x509.load_pem_x509_certificates(Path(name).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot load trust anchors from {name}: {exc}") from None
+    return trust
+
+
 def verify_file(
     path: Path,
     *,

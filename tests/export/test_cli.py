@@ -1,4 +1,5 @@
-"""``nvr export`` and ``nvr verify``: end to end over a data folder and the database under test."""
+"""``nvr export``, ``nvr verify`` and ``nvr sign``: end to end over a data folder and the database
+under test."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from nvr.cli import main, parse_time
 from nvr.config import load
 from nvr.db.engine import make_engine
 from nvr.db.migrate import upgrade
+from nvr.export.device_identity import SigningIdentity, write_identity
+from nvr.export.verify import verify_file
 from nvr.store import Store
 from tests.export.conftest import T0
 from tests.export.media import audio_clip, metadata_schedule, schedule, video_clip, write_track
+from tests.export.test_identity import _ca, _leaf, _write
 
 START = "2025-06-15T15:06:41.300Z"  # T0 + 1.3 s
 END = "2025-06-15T15:06:44+00:00"  # T0 + 4 s
@@ -117,3 +122,74 @@ def test_progress_printer_bar_and_lines() -> None:
     assert (
         "[##############################] 100.0%" in bar.getvalue() and bar.getvalue()[-1] == "\n"
     )
+
+
+def test_sign_adds_a_signature_that_verify_reports(
+    data: list[str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    other_identity: SigningIdentity,
+) -> None:
+    out = tmp_path / "evidence.mp4"
+    args = ["export", *data, "--recording", "REC", "--from", START, "--to", END, "-o", str(out)]
+    assert main(args) == 0
+    key, cert = tmp_path / "court.key", tmp_path / "court.crt"
+    write_identity(other_identity, key, cert)
+    exported = out.read_bytes()
+    stamped = tmp_path / "stamped.mp4"
+    sign = ["sign", *data, str(out), "--key", str(key), "--cert", str(cert)]
+    capsys.readouterr()
+    assert main([*sign, "--note", "received 2025-06-16 by the registry", "-o", str(stamped)]) == 0
+    text = capsys.readouterr().out
+    assert f"added signature 2 to {stamped}" in text
+    assert other_identity.fingerprint in text
+    assert out.read_bytes() == exported  # -o: the original is left as it was
+
+    assert main(["verify", *data, str(stamped)]) == 0
+    text = capsys.readouterr().out
+    assert "signature 1 was made with this device's certificate" in text
+    assert "signature 2: RSASSA-PSS" in text and "note: received 2025-06-16 by the registry" in text
+    assert f"certificate SHA-256: {other_identity.fingerprint}" in text
+    assert text.count("signature covers") == 2 and "RESULT: OK" in text
+
+    # the device signs again in place (its own key by default): three signers
+    assert main(["sign", *data, str(stamped)]) == 0
+    assert "added signature 3" in capsys.readouterr().out
+    assert verify_file(stamped).ok and len(verify_file(stamped).signers) == 3
+
+    tampered = bytearray(stamped.read_bytes())
+    tampered[len(tampered) * 2 // 3] ^= 0x01
+    stamped.write_bytes(bytes(tampered))
+    assert main(["verify", str(stamped)]) == 1
+    assert "RESULT: FAILED" in capsys.readouterr().out
+    assert main(sign) == 0  # the untouched original can still be signed
+    assert main(["sign", *data, str(stamped), "--key", str(key), "--cert", str(cert)]) == 1
+    assert "does not verify, not signed" in capsys.readouterr().err
+    assert stamped.read_bytes() == bytes(tampered)  # a damaged file is never sealed again
+    assert main(["sign", *data, str(out), "--key", str(key)]) == 2
+
+
+def test_sign_after_a_ca_issued_signer_needs_its_trust_anchor(
+    data: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before signing, the file is verified as ``nvr verify`` would, with the same anchors."""
+    out = tmp_path / "evidence.mp4"
+    args = ["export", *data, "--recording", "REC", "--from", START, "--to", END, "-o", str(out)]
+    assert main(args) == 0
+    ca_key, ca = _ca("Court Root CA")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    court_key = _write(tmp_path / "court.key", key)
+    court_cert = _write(tmp_path / "court.crt", _leaf(ca_key, ca, key))
+    assert main(["sign", *data, str(out), "--key", str(court_key), "--cert", str(court_cert)]) == 0
+    capsys.readouterr()
+    assert main(["sign", *data, str(out)]) == 1  # signature 2 cannot be checked without the CA
+    assert "give its issuer as a trust anchor" in capsys.readouterr().err
+    device = tmp_path / "d" / "export" / "signing.crt"
+    anchors = ["--trust", str(_write(tmp_path / "ca.pem", ca)), "--trust", str(device)]
+    assert main(["sign", *data, str(out), *anchors]) == 0
+    assert "added signature 3" in capsys.readouterr().out
+    assert main(["verify", *data, str(out), *anchors]) == 0
+    text = capsys.readouterr().out
+    assert "chains to trust anchor CN=Court Root CA" in text and "RESULT: OK" in text
+    assert main(["sign", *data, str(out), "--trust", str(tmp_path / "missing.pem")]) == 2
+    assert "cannot load trust anchors" in capsys.readouterr().err

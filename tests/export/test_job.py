@@ -157,20 +157,51 @@ def test_manager_start_poll_stop(store: Store, tmp_path: Path, identity: Signing
         assert slow == "slow" and manager.active_for("REC") == ["slow"]
         waiting = manager.start(request(tmp_path, output=tmp_path / "second.mp4"))
         assert manager.status(waiting).state is JobState.PENDING
+        assert {j.id for j in manager.scheduler.get_jobs()} == {"slow", waiting}
         threading.Timer(0.2, release.set).start()
         stopped = manager.stop("slow")
         assert stopped.state is JobState.CANCELLED
+        assert manager.scheduler.get_job("slow") is None
         assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.mp4.part").exists()
         done = manager.wait(waiting, timeout=30)
         assert done.state is JobState.COMPLETED and done.progress == 1.0
+        assert manager.scheduler.get_jobs() == []
         assert [f.name for f in done.files] == ["second.mp4"]
         assert done.result is not None and verify_file(done.result.path).ok
         with pytest.raises(UnknownOperation):
             manager.status("no-such-token")
     finally:
         manager.shutdown()
+    assert not manager.scheduler.running  # its own scheduler: no daemon one was given
     for token in ("slow", waiting):
         ops = [op for op, t, _ in events if t == token]
         assert ops[0] == INITIALIZED and ops[-1] == DELETED
     assert any(op == CHANGED for op, t, _ in events if t == waiting)
+    assert holds(store) == []
+
+
+def test_stopping_a_job_that_never_started(
+    store: Store, tmp_path: Path, identity: SigningIdentity
+) -> None:
+    """Stopped while it waits for a worker: it ends at once, never writes, holds nothing."""
+    release = threading.Event()
+
+    def listener(operation: str, status: ExportStatus) -> None:
+        if status.token == "busy" and operation == CHANGED:
+            release.wait(10)
+
+    manager = ExportManager(store, identity, UNIT, max_parallel=1, listener=listener, durable=False)
+    try:
+        manager.start(request(tmp_path, start_us=None, end_us=None), token="busy")
+        queued = manager.start(request(tmp_path, output=tmp_path / "queued.mp4"), token="queued")
+        stopped = manager.stop(queued, wait=None)
+        assert stopped.state is JobState.CANCELLED and "before it started" in (stopped.error or "")
+        assert manager.scheduler.get_job(queued) is None
+        release.set()
+        assert manager.wait("busy", timeout=30).state is JobState.COMPLETED
+        assert manager.status(queued).state is JobState.CANCELLED  # the worker did not rerun it
+    finally:
+        release.set()
+        manager.shutdown()
+    assert not list(tmp_path.glob("queued.mp4*"))
     assert holds(store) == []

@@ -46,3 +46,22 @@ def test_write_error_reaches_the_caller_and_abort_cleans_up(
         out.digest()
     out.abort()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_hash_follows_the_file_across_blocks_and_writeback(
+    tmp_path: Path, threaded: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small read-back blocks and writeback steps: many of each, same digest as the bytes."""
+    monkeypatch.setattr(output, "HASH_BLOCK", 4096)
+    monkeypatch.setattr(output, "WRITEBACK_BYTES", 64 * 1024)
+    path = tmp_path / "out.mp4"
+    out = HashingFile(path, threaded=threaded)
+    written = hashlib.sha256()
+    for _ in range(5):
+        for chunk in CHUNKS:
+            out.write_all([chunk, memoryview(chunk)[:17]])
+            written.update(chunk + chunk[:17])
+    assert out.digest() == written.digest()
+    out.commit(durable=False)
+    assert hashlib.sha256(path.read_bytes()).digest() == written.digest()
