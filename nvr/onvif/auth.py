@@ -26,21 +26,12 @@ from nvr.onvif.wssecurity import (
     WsseRejected,
     find_username_token,
 )
-from nvr.protocol.rtsp_auth import AuthStatus, ServerAuthenticator
+from nvr.protocol.rtsp_auth import GUESSES, ServerAuthenticator
 from nvr.secretbox import SecretBoxError
 from nvr.users import UserDirectory
 
 log = logging.getLogger("nvr.onvif.auth")
 
-# Digest outcomes that look like password guessing (the rest are protocol steps).
-_GUESSES = frozenset(
-    {
-        AuthStatus.UNKNOWN_USER,
-        AuthStatus.BAD_CREDENTIALS,
-        AuthStatus.REPLAY,
-        AuthStatus.REALM_MISMATCH,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +102,7 @@ class SoapAuthenticator:
         )
         if result.ok and result.username is not None:
             return result.username
-        if result.status in _GUESSES:
+        if result.status in GUESSES:
             self._failed(request, f"HTTP digest for {result.username!r}: {result.status.value}")
         return self._challenge(stale=result.stale)
 

@@ -26,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from nvr.playback.resource import (
@@ -61,6 +62,7 @@ from nvr.protocol.rtsp import (
     RtspParser,
 )
 from nvr.protocol.rtsp_auth import (
+    GUESSES,
     AuthError,
     AuthStatus,
     ServerAuthenticator,
@@ -104,6 +106,14 @@ PasswordLookup = Callable[[str], "str | Awaitable[str | None] | None"]
 Authorizer = Callable[[str, str, str], bool]
 
 
+class Throttle(Protocol):
+    """Failed-login throttling per client address (``nvr.onvif.throttle.LoginThrottle``)."""
+
+    def locked_for(self, address: str) -> float: ...
+
+    def failure(self, address: str) -> float: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RtspAuth:
     """RTSP Digest authentication (SHA-256 and MD5 challenges, RFC 7616/2617).
@@ -111,13 +121,16 @@ class RtspAuth:
     ``password_for(user)`` returns the plaintext password or None (it may be a coroutine
     function; a plain function must not block). ``authorize(user, method, path)`` decides per
     request (e.g. the ONVIF READ_MEDIA access class); False answers 403. ``authenticator``
-    lets the SOAP layer and the RTSP server share one nonce secret.
+    lets the SOAP layer and the RTSP server share one nonce secret; ``throttle`` lets them
+    share one guessing budget per client address (a locked-out address gets 503 with
+    Retry-After before any password is looked at).
     """
 
     realm: str
     password_for: PasswordLookup
     authorize: Authorizer | None = None
     authenticator: ServerAuthenticator | None = None
+    throttle: Throttle | None = None
 
 
 class _Reply(Exception):
@@ -559,7 +572,7 @@ class RtspServer:
                 raise _Reply(405, [("Allow", _PUBLIC)])
             raise _Reply(501)
         granted = ep.conn.granted_user
-        user = granted if granted is not None else await self._authenticate(request)
+        user = granted if granted is not None else await self._authenticate(request, ep.peer)
         path = _url_path(request.uri)
         if granted is None and self.auth is not None and self.auth.authorize is not None:
             assert user is not None
@@ -611,10 +624,14 @@ class RtspServer:
 
     # -- authentication ------------------------------------------------------------------------
 
-    async def _authenticate(self, request: Request) -> str | None:
+    async def _authenticate(self, request: Request, peer: str) -> str | None:
         auth, authenticator = self.auth, self._authenticator
         if auth is None or authenticator is None:
             return None
+        throttle = auth.throttle
+        wait = throttle.locked_for(peer) if throttle is not None else 0.0
+        if wait > 0:
+            raise _Reply(503, [("Retry-After", str(int(wait) + 1))])
         value = request.headers.get("Authorization")
         username: str | None = None
         password: str | None = None
@@ -639,6 +656,8 @@ class RtspServer:
             raise _Reply(400)
         if result.status is not AuthStatus.MISSING:
             log.info("RTSP auth failed for %r: %s", result.username, result.status.value)
+        if throttle is not None and result.status in GUESSES:
+            throttle.failure(peer)
         challenges = authenticator.challenges(stale=result.stale)
         raise _Reply(401, [("WWW-Authenticate", c) for c in challenges])
 

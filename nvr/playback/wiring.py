@@ -15,9 +15,10 @@ from nvr.onvif.access import AccessClass, Level, allowed
 from nvr.onvif.context import DIGEST_REALM
 from nvr.onvif.replay import RECORDINGS_PREFIX
 from nvr.onvif.replay_settings import ReplaySettings
+from nvr.onvif.throttle import LoginThrottle
 from nvr.playback.replay import RecordingResolver
 from nvr.playback.resource import ResourceResolver
-from nvr.playback.server import RtspAuth, RtspServer
+from nvr.playback.server import RtspAuth, RtspServer, Throttle
 from nvr.protocol.rtsp_auth import ServerAuthenticator
 from nvr.secretbox import SecretBox
 from nvr.users import UserDirectory
@@ -68,8 +69,10 @@ class UserAccess:
         return level is not None and allowed(level, AccessClass.READ_MEDIA)
 
 
-def rtsp_auth(config: Config, users: UserDirectory) -> RtspAuth:
-    """Digest with the realm and the algorithms (in order) the SOAP services use."""
+def rtsp_auth(config: Config, users: UserDirectory, throttle: Throttle | None = None) -> RtspAuth:
+    """Digest with the realm and the algorithms (in order) the SOAP services use; failed
+    logins count against ``throttle`` (the SOAP gate's, so an address has one guessing budget
+    across both front doors)."""
     access = UserAccess(users)
     algorithms = config["security.digest_algorithms"].upper().split(",")
     return RtspAuth(
@@ -77,6 +80,7 @@ def rtsp_auth(config: Config, users: UserDirectory) -> RtspAuth:
         access.password,
         authorize=access.authorize,
         authenticator=ServerAuthenticator(DIGEST_REALM, algorithms=algorithms),
+        throttle=throttle if throttle is not None else LoginThrottle(),
     )
 
 
@@ -95,6 +99,12 @@ class PlaybackHandle:
         self.resolver.close()
 
 
+def _soap_throttle(daemon: object) -> Throttle | None:
+    """The SOAP gate's login throttle when the daemon serves the ONVIF app (``nvr serve``)."""
+    context = getattr(getattr(getattr(daemon, "app", None), "state", None), "onvif", None)
+    return getattr(getattr(context, "auth", None), "throttle", None)
+
+
 async def start_playback(daemon: PlaybackHost) -> PlaybackHandle:
     """Serve ``/recordings/<token>`` (and ``daemon.rtsp_resources``, if any, for other paths)
     on ``rtsp.host``/``rtsp.port``; raises OSError when the port cannot be bound."""
@@ -109,7 +119,7 @@ async def start_playback(daemon: PlaybackHost) -> PlaybackHandle:
         config["rtsp.host"],
         config["rtsp.port"],
         resolver,
-        auth=rtsp_auth(config, users),
+        auth=rtsp_auth(config, users, _soap_throttle(daemon)),
         session_timeout=timeout,
     )
     try:

@@ -695,6 +695,18 @@ class AuthStatus(enum.Enum):
     REPLAY = "replay"  # nonce count reused
 
 
+GUESSES = frozenset(
+    {
+        AuthStatus.UNKNOWN_USER,
+        AuthStatus.BAD_CREDENTIALS,
+        AuthStatus.REPLAY,
+        AuthStatus.REALM_MISMATCH,
+    }
+)
+"""Outcomes that look like password guessing (the rest are protocol steps): what a login
+throttle counts."""
+
+
 @dataclass(frozen=True, slots=True)
 class AuthResult:
     """Verification outcome; ``username`` is set once the credentials named a user."""
