@@ -1,8 +1,10 @@
-"""What the store benchmarks share: a scratch database and storage directory that are removed
-afterwards, and a plain table printer. Import it after ``sys.path`` holds the repository."""
+"""What the store benchmarks share: their command line's common part, a scratch database and
+storage directory that are removed afterwards, and a plain table printer. Import it after
+``sys.path`` holds the repository."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -17,6 +19,18 @@ from nvr.db.engine import make_engine, normalise_url
 from nvr.db.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def bench_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's command line: the first paragraph of its docstring ``doc`` as the
+    description, and ``--dir`` and ``--database-url`` for :func:`scratch_dir` and
+    :func:`scratch_database`."""
+    ap = argparse.ArgumentParser(
+        description=doc.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--dir", type=Path, help="parent of the scratch storage directory")
+    ap.add_argument("--database-url", help="PostgreSQL server (default: SQLite in the scratch dir)")
+    return ap
 
 
 @contextlib.contextmanager

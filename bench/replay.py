@@ -52,7 +52,7 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE), str(_HERE.parent)]  # this folder, then the repository
 
-from _common import scratch_database, scratch_dir, table  # noqa: E402
+from _common import bench_parser, scratch_database, scratch_dir, table  # noqa: E402
 
 from nvr.protocol.ntp import ntp_to_unix_us  # noqa: E402
 from nvr.protocol.onvif_replay import FLAG_T, ReplayExtension  # noqa: E402
@@ -136,11 +136,14 @@ def serve(database_url: str, media: Path) -> int:
 
 
 class ServerProcess:
-    """The replay server in a child process; ``cpu()`` is its user+system CPU seconds."""
+    """The replay server in a child process; ``cpu()`` is its user+system CPU seconds.
 
-    def __init__(self, database_url: str, media: Path) -> None:
+    The child is ``script --serve *args`` (``bench/uplink.py`` starts its device this way): it
+    prints its port on stdout and runs until its stdin closes."""
+
+    def __init__(self, *args: str | Path, script: str = __file__) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", database_url, str(media)],
+            [sys.executable, script, "--serve", *map(str, args)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -149,7 +152,7 @@ class ServerProcess:
         line = self.proc.stdout.readline()
         if not line.strip().isdigit():
             self.stop()
-            raise RuntimeError(f"the server did not start: {line!r}")
+            raise RuntimeError(f"{Path(script).name} --serve did not start: {line!r}")
         self.port = int(line)
 
     def cpu(self) -> float:
@@ -414,9 +417,14 @@ async def concurrent(server: ServerProcess, n: int, hold: float, hd_end_us: int)
     )
 
 
-async def fast(server: ServerProcess, max_seconds: float) -> tuple[int, float, float, float]:
-    """One Rate-Control no session over ``hd``: (bytes, seconds, server and client CPU s)."""
-    client = Client(server.port, "/recordings/hd")
+async def fast(
+    server: ServerProcess, max_seconds: float, client: Client | None = None
+) -> tuple[int, float, float, float]:
+    """One Rate-Control no session (``client``, by default a direct one over ``hd``) from the
+    start: (media bytes, seconds, server and client CPU s). ``bench/uplink.py`` passes its
+    direct and tunnelled clients, so both benches time the same way."""
+    if client is None:
+        client = Client(server.port, "/recordings/hd")
     await client.setup()
     try:
         cpu0, own0 = server.cpu(), time.process_time()
@@ -555,9 +563,7 @@ def pct(samples: list[float], q: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) == 4 and sys.argv[1] == "--serve":
         return serve(sys.argv[2], Path(sys.argv[3]))
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = bench_parser(__doc__)
     ap.add_argument("--minutes", type=float, default=1440, help="day recording (1440 = 24 h)")
     ap.add_argument("--seek-frame-bytes", type=int, default=200, help="its frame size (200)")
     ap.add_argument("--hd-minutes", type=float, default=60, help="hd recording (60)")
@@ -567,8 +573,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sessions", default="50,100,200", help="concurrent 1x sessions (50,100,200)")
     ap.add_argument("--hold", type=float, default=15, help="seconds each ramp step runs (15)")
     ap.add_argument("--fast-seconds", type=float, default=60, help="Rate-Control no limit (60)")
-    ap.add_argument("--dir", type=Path, help="parent of the scratch storage directory")
-    ap.add_argument("--database-url", help="PostgreSQL server (default: SQLite in the scratch dir)")
     args = ap.parse_args(argv)
     ramp = [int(n) for n in args.sessions.split(",") if n.strip()]
     day_frames = int(args.minutes * 60 * FPS)

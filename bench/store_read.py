@@ -20,7 +20,6 @@ on which a scratch database is created and dropped. Everything is removed at the
 
 from __future__ import annotations
 
-import argparse
 import random
 import statistics
 import sys
@@ -30,7 +29,7 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE), str(_HERE.parent)]  # this folder, then the repository
 
-from _common import scratch_database, scratch_dir, table  # noqa: E402
+from _common import bench_parser, scratch_database, scratch_dir, table  # noqa: E402
 
 from nvr.store import Store  # noqa: E402
 from nvr.store.index_cache import IndexCache  # noqa: E402
@@ -92,16 +91,12 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = bench_parser(__doc__)
     ap.add_argument("--minutes", type=float, default=1440, help="footage to build (1440 = 24 h)")
     ap.add_argument("--frame-bytes", type=int, default=200, help="bytes per frame (200)")
     ap.add_argument("--gop", type=int, default=50, help="frames per key frame (50)")
     ap.add_argument("--seeks", type=int, default=500, help="random seeks per cache state (500)")
     ap.add_argument("--max-seconds", type=float, default=60, help="time limit per read test (60)")
-    ap.add_argument("--dir", type=Path, help="parent of the scratch storage directory")
-    ap.add_argument("--database-url", help="PostgreSQL server (default: SQLite in the scratch dir)")
     args = ap.parse_args(argv)
     frames = int(args.minutes * 60 * FPS)
     if args.frame_bytes < 16:

@@ -22,7 +22,6 @@ at the end.
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE), str(_HERE.parent)]  # this folder, then the repository
 
-from _common import scratch_database, scratch_dir, table  # noqa: E402
+from _common import bench_parser, scratch_database, scratch_dir, table  # noqa: E402
 
 from nvr.store import Store, TrackHandle  # noqa: E402
 from nvr.store.settings import StorageDirSettings, StoreSettings  # noqa: E402
@@ -255,17 +254,13 @@ def run_paced(engine: object, media: Path, pool: FramePool, tracks: int, seconds
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = bench_parser(__doc__)
     ap.add_argument("--tracks", type=int, default=16, help="tracks written at once (16)")
     ap.add_argument("--seconds", type=float, default=10.0, help="wall time per mode (10)")
     ap.add_argument("--mode", choices=("fast", "paced", "both"), default="both")
     ap.add_argument("--frame-bytes", type=int, default=20_000, help="mean frame size (20000)")
     ap.add_argument("--gop", type=int, default=50, help="frames per key frame (50)")
     ap.add_argument("--max-gb", type=float, default=8.0, help="stop the fast mode there (8)")
-    ap.add_argument("--dir", type=Path, help="parent of the scratch storage directory")
-    ap.add_argument("--database-url", help="PostgreSQL server (default: SQLite in the scratch dir)")
     args = ap.parse_args(argv)
 
     pool = FramePool(args.frame_bytes, args.gop)

@@ -22,12 +22,10 @@ device process's cProfile statistics (tunnel runs included) to ``FILE``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import os
 import secrets
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,8 +33,8 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE), str(_HERE.parent)]  # this folder, then the repository
 
-from _common import scratch_database, scratch_dir, table  # noqa: E402
-from replay import FPS, Client, ServerProcess, build, settings_for  # noqa: E402
+from _common import bench_parser, scratch_database, scratch_dir, table  # noqa: E402
+from replay import FPS, Client, ServerProcess, build, fast, settings_for  # noqa: E402
 
 from nvr.playback.tunnel import TUNNEL_CONTENT_TYPE  # noqa: E402
 from nvr.store import Store  # noqa: E402
@@ -102,18 +100,7 @@ class DeviceProcess(ServerProcess):
     """The device in a child process (``cpu()``/``stop()`` as for the replay server)."""
 
     def __init__(self, database_url: str, media: Path, keystore: Path, profile: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve", database_url, str(media), str(keystore), profile],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line.strip().isdigit():
-            self.stop()
-            raise RuntimeError(f"the device did not start: {line!r}")
-        self.port = int(line)
+        super().__init__(database_url, media, keystore, profile, script=__file__)
 
     def dial(self, address: str) -> None:
         assert self.proc.stdin is not None
@@ -189,26 +176,6 @@ class TunnelClient(Client):
 # -- the measurements -----------------------------------------------------------------------------
 
 
-async def fast(
-    client: Client, device: DeviceProcess, limit: float
-) -> tuple[int, float, float, float]:
-    """One Rate-Control no session: (media bytes, seconds, device and own CPU seconds)."""
-    await client.setup()
-    try:
-        cpu0, own0 = device.cpu(), time.process_time()
-        start = time.perf_counter()
-        client.play(T0, rate_control=False)
-        assert client.terminal is not None
-        try:
-            await asyncio.wait_for(asyncio.shield(client.terminal), limit)
-        except TimeoutError:
-            pass
-        elapsed = time.perf_counter() - start
-        return client.media_bytes, elapsed, device.cpu() - cpu0, time.process_time() - own0
-    finally:
-        await client.close()
-
-
 async def real_time(
     clients: list[Client], device: DeviceProcess, hold: float
 ) -> tuple[float, float]:
@@ -232,9 +199,7 @@ async def real_time(
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) == 6 and sys.argv[1] == "--serve":
         return serve(sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4]), sys.argv[5])
-    ap = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    ap = bench_parser(__doc__)
     ap.add_argument("--minutes", type=float, default=5, help="recording length (5)")
     ap.add_argument("--frame-bytes", type=int, default=20_000, help="frame size (20000)")
     ap.add_argument("--gop", type=int, default=50, help="frames per key frame (50)")
@@ -243,8 +208,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--hold", type=float, default=5, help="seconds the 1x sessions run (5)")
     ap.add_argument("--wss", action="store_true", help="tunnel in WebSocket frames (wss://)")
     ap.add_argument("--profile", default="", help="write the device's cProfile stats here")
-    ap.add_argument("--dir", type=Path, help="parent of the scratch storage directory")
-    ap.add_argument("--database-url", help="PostgreSQL server (default: SQLite in the scratch dir)")
     args = ap.parse_args(argv)
     frames = int(args.minutes * 60 * FPS)
 
@@ -282,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
 
             runs: dict[str, list[tuple[int, float, float, float]]] = {"direct": [], "tunnel": []}
             for _ in range(2):
-                runs["direct"].append(cloud.call(fast(direct(), device, args.fast_seconds), 600))
-                runs["tunnel"].append(cloud.call(fast(tunnel(), device, args.fast_seconds), 600))
+                runs["direct"].append(cloud.call(fast(device, args.fast_seconds, direct()), 600))
+                runs["tunnel"].append(cloud.call(fast(device, args.fast_seconds, tunnel()), 600))
             best = {k: max(v, key=lambda r: r[0] / r[1]) for k, v in runs.items()}
             load = {}
             if args.sessions:

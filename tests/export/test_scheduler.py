@@ -17,8 +17,8 @@ from nvr.export.job import JobState
 from nvr.export.manager import CHANGED, EXECUTOR, ExportStatus
 from tests.conftest import database_url
 from tests.onvif.test_recording_export import _record
-from tests.onvif.test_recording_service import Nvr, call, running, wait_for
-from tests.playback.helpers import LoopThread
+from tests.onvif.test_recording_service import Nvr, call, running
+from tests.playback.helpers import LoopThread, wait_for
 from tests.playback.replay_footage import loop
 
 __all__ = ["database_url", "loop"]

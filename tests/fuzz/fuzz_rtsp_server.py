@@ -29,14 +29,7 @@ from nvr.playback import (
     RtspServer,
     StaticResolver,
     TrackInfo,
-)
-from nvr.playback.replay_plan import (
-    Extent,
-    Plan,
-    PlanError,
-    make_plan,
-    parse_play_request,
-    response_headers,
+    replay_plan,
 )
 from nvr.protocol.rtsp import InterleavedFrame, Request, Response, RtspParseError, RtspParser
 from nvr.protocol.rtsp_headers import parse_cseq
@@ -59,7 +52,7 @@ HTTP_REFUSALS = frozenset({400, 404, 409})
 PATH = "/recordings/FUZZ"
 SESSION = b"$SESSION"
 """In the input: stands for the id of the session the server created last."""
-EXTENT = Extent(1_700_000_000_000_000, 1_700_000_011_000_000)
+EXTENT = replay_plan.Extent(1_700_000_000_000_000, 1_700_000_011_000_000)
 _SDP = (
     "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=fuzz\r\nt=0 0\r\na=control:*\r\n"
     "m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:track1\r\n"
@@ -87,19 +80,19 @@ class PlanSession:
     def __init__(self, sink: PacketSink, tracks: Sequence[int]) -> None:
         self.sink, self.tracks = sink, list(tracks)
         self.seq = RtpSequencer(96, 90_000)
-        self.plan: Plan | None = None
+        self.plan: replay_plan.Plan | None = None
 
     async def play(self, ctx: RequestContext) -> PlayResult:
-        request = parse_play_request(ctx.request.headers)
+        request = replay_plan.parse_play_request(ctx.request.headers)
         try:
-            plan = make_plan(request, EXTENT, previous=self.plan)
-        except PlanError as exc:
+            plan = replay_plan.make_plan(request, EXTENT, previous=self.plan)
+        except replay_plan.PlanError as exc:
             raise ResourceError(exc.status, str(exc)) from None
         self.plan = plan
         start = {
             i: RtpStart(self.seq.next_seq, self.seq.timestamp(plan.start_us)) for i in self.tracks
         }
-        return PlayResult(response_headers(plan, plan.start_us), start, self._send)
+        return PlayResult(replay_plan.response_headers(plan, plan.start_us), start, self._send)
 
     async def _send(self) -> None:
         for track in self.tracks:

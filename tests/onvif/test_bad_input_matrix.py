@@ -26,9 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from lxml import etree
-from sqlalchemy import Engine
 
-from nvr.db.engine import make_engine
 from nvr.onvif.access import DEFAULT_POLICY, Level
 from nvr.onvif.namespaces import TDS, TEV, TRC, TRP, TRV, TSE, TT, TUP, clark
 from tests.onvif import raw
@@ -607,12 +605,8 @@ class Objects:
 def nvr(
     loop: LoopThread, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveNvr]:
-    engine: Engine = make_engine(database_url)
-    try:
-        with live_nvr(loop, engine, tmp_path_factory.mktemp("matrix")) as handle:
-            yield handle
-    finally:
-        engine.dispose()
+    with live_nvr(loop, database_url, tmp_path_factory.mktemp("matrix")) as handle:
+        yield handle
 
 
 def mount_of(nvr: LiveNvr, namespace: str) -> SoapMount:

@@ -12,10 +12,8 @@ Active on the pull point → data in the recording (search) and playable over th
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -27,10 +25,10 @@ from tests.onvif.conftest import ADMIN, OPERATOR, USER
 from tests.onvif.schemas import DEVICE_WSDL, assert_valid
 from tests.onvif.zeep_client import OnvifClient
 from tests.peers.camera import gst_camera
+from tests.playback.helpers import wait_for
 
 pytestmark = pytest.mark.timeout(240)
 
-T = TypeVar("T")
 TNS1 = "http://www.onvif.org/ver10/topics"
 CONCRETE_SET = "http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
 WSDLS = {
@@ -111,19 +109,6 @@ class PullPoint:
             )
 
         wait_for(arrived, timeout, f"JobState {state} of {job}", lambda: self.seen)
-
-
-def wait_for(
-    check: Callable[[], T], timeout: float, what: str, evidence: Callable[[], Any] = str
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {timeout} s: {what} {evidence()}")
-        time.sleep(0.2)
 
 
 def add_users(data: Path, database_url: str) -> None:

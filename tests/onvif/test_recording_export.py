@@ -22,9 +22,8 @@ from tests.onvif.test_recording_service import (
     call,
     fault_of,
     running,
-    wait_for,
 )
-from tests.playback.helpers import LoopThread
+from tests.playback.helpers import LoopThread, wait_for
 from tests.playback.replay_footage import loop
 
 __all__ = ["database_url", "loop"]

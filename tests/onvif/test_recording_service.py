@@ -5,11 +5,9 @@ official schemas."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -26,7 +24,7 @@ from tests.onvif.live import LiveNvr, live_nvr
 from tests.onvif.schemas import WSDL_DIR
 from tests.onvif.zeep_client import OnvifClient, fault_of
 from tests.onvif.zeep_client import checked as call
-from tests.playback.helpers import LoopThread
+from tests.playback.helpers import LoopThread, wait_for
 from tests.playback.replay_footage import loop
 
 __all__ = ["database_url", "loop"]
@@ -77,17 +75,6 @@ def running(loop: LoopThread, engine: Engine, data: Path) -> Iterator[Nvr]:
 def nvr(loop: LoopThread, engine: Engine, tmp_path: Path) -> Iterator[Nvr]:
     with running(loop, engine, tmp_path / "data") as handle:
         yield handle
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 20) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.1)
 
 
 # ---- tests -------------------------------------------------------------------------------------

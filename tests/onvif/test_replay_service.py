@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,26 +19,24 @@ from lxml import etree
 from sqlalchemy import Engine
 
 from nvr.app import Daemon
-from nvr.config import load
 from nvr.onvif.faults import OnvifFault
 from nvr.onvif.namespaces import TRP, TT
 from nvr.onvif.operations import wsdl_operations
 from nvr.onvif.replay import REPLAY_PATH, replay_uri, session_timeout_seconds
 from nvr.onvif.replay_policy import REPLAY_OPERATIONS
 from nvr.onvif.replay_settings import ReplaySettings
-from nvr.playback.wiring import PlaybackHandle, start_playback
+from nvr.playback.wiring import PlaybackHandle
 from nvr.protocol.rtsp_auth import ClientAuthenticator
 from nvr.store import Store
-from nvr.web.app import build_app
 from tests.conftest import database_url, require_binary
-from tests.daemon import free_port
-from tests.onvif.conftest import OPERATOR, USER, add_standard_users
+from tests.onvif.conftest import OPERATOR, USER
+from tests.onvif.live import playback_nvr
 from tests.onvif.schemas import DEVICE_WSDL, WSDL_DIR, assert_valid
 from tests.onvif.zeep_client import OnvifClient, checked, fault_of
-from tests.playback.helpers import LoopThread, RtspTestClient
+from tests.playback.helpers import LoopThread, RtspTestClient, wait_until
 from tests.playback.replay_footage import T0, S, footage_store, loop, read_until_terminal, record
 from tests.playback.replay_footage import clock as range_clock
-from tests.playback.ws_client import WsRtspClient, http_server
+from tests.playback.ws_client import WsRtspClient
 
 __all__ = ["database_url", "loop"]  # fixtures: a fresh database per test, the loop thread
 
@@ -75,37 +72,10 @@ class Nvr:
 @pytest.fixture
 def nvr(loop: LoopThread, engine: Engine, tmp_path: Path) -> Iterator[Nvr]:
     """The daemon's pieces without ``Daemon.start``: store, app, uvicorn and start_playback."""
-    data = tmp_path / "data"
-    data.mkdir()
-    config = load(
-        env={"NVR_RTSP_HOST": "127.0.0.1"},
-        flags={
-            "data_dir": str(data),
-            "database_url": engine.url.render_as_string(hide_password=False),
-            "rtsp.port": free_port(),
-        },
-    )
     with footage_store(engine, tmp_path / "media") as store:
         store.create_recording("REC_CAM1")
-        daemon = Daemon(config, engine)
-        daemon.store = store
-        app = build_app(daemon)
-        add_standard_users(app.state.onvif.users)
-        with http_server(loop, app) as port:
-            daemon.playback = loop.call(start_playback(daemon))  # type: ignore[attr-defined]
-            try:
-                yield Nvr(daemon, store, port)
-            finally:
-                loop.call(daemon.playback.stop())  # type: ignore[attr-defined]
-
-
-def wait_until(predicate: Any, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+        with playback_nvr(loop, engine, store, tmp_path / "data") as (daemon, _, port):
+            yield Nvr(daemon, store, port)
 
 
 def digest(c: RtspTestClient, url: str, user: tuple[str, str]) -> Any:

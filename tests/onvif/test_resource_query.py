@@ -61,10 +61,9 @@ from tests.onvif.test_recording_service import (
     RECORDING_BINDING,
     RECORDING_WSDL,
     running,
-    wait_for,
 )
 from tests.onvif.zeep_client import OnvifClient
-from tests.playback.helpers import LoopThread
+from tests.playback.helpers import LoopThread, wait_for
 from tests.playback.replay_footage import loop
 from tests.search.conftest import SearchClient
 

@@ -21,9 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 from lxml import etree
-from sqlalchemy import Engine
 
-from nvr.db.engine import make_engine
 from nvr.onvif.namespaces import SOAP11, TDS, TRC, TRV, TT
 from tests.onvif import raw
 from tests.onvif.conftest import ADMIN
@@ -265,17 +263,10 @@ def peer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Peer, list[
 def nvr(
     loop: LoopThread, database_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveNvr]:
-    engine: Engine = make_engine(database_url)
-    try:
-        with live_nvr(
-            loop,
-            engine,
-            tmp_path_factory.mktemp("attacked"),
-            settings={"http.max_soap_request_bytes": LIMIT},
-        ) as handle:
-            yield handle
-    finally:
-        engine.dispose()
+    data = tmp_path_factory.mktemp("attacked")
+    settings: dict[str, object] = {"http.max_soap_request_bytes": LIMIT}
+    with live_nvr(loop, database_url, data, settings=settings) as handle:
+        yield handle
 
 
 def state(nvr: LiveNvr) -> tuple[object, ...]:

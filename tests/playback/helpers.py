@@ -42,6 +42,24 @@ def wait_until(predicate: Callable[[], object], timeout: float = 5.0) -> bool:
     return bool(predicate())
 
 
+def wait_for(
+    check: Callable[[], T],
+    timeout: float = 20.0,
+    what: str = "the condition",
+    evidence: Callable[[], object] = str,
+) -> T:
+    """Poll ``check`` until it gives a true value, and return that value; after ``timeout``
+    seconds an AssertionError naming ``what`` and showing ``evidence()``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {timeout} s: {what} {evidence()}")
+        time.sleep(0.1)
+
+
 class LoopThread:
     """An asyncio loop in a daemon thread; ``call`` runs a coroutine there and waits."""
 

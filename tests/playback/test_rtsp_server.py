@@ -40,6 +40,9 @@ from tests.playback.helpers import (
     one_track_sdp,
     wait_until,
 )
+from tests.playback.replay_footage import loop
+
+__all__ = ["loop"]  # fixture
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -109,13 +112,6 @@ class Broken:
 
 
 # -- fixtures ---------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def loop() -> Iterator[LoopThread]:
-    thread = LoopThread()
-    yield thread
-    thread.close()
 
 
 @pytest.fixture(scope="module")

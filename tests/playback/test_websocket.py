@@ -24,7 +24,7 @@ from nvr.playback.websocket import (
 )
 from nvr.protocol.rtsp import Response, RtspParser
 from nvr.protocol.sdp import parse_sdp
-from tests.playback.helpers import LoopThread
+from tests.playback.helpers import LoopThread, wait_until
 from tests.playback.replay_footage import (
     FRAME_US,
     T0,
@@ -68,15 +68,6 @@ def door(loop: LoopThread, server: ReplayServer) -> Iterator[Door]:
         door = Door(server, port)
         mount_websocket(app, lambda: door.rtsp)
         yield door
-
-
-def wait_until(predicate, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return bool(predicate())
 
 
 def one_unit_per_message(received: list[bytes]) -> None:

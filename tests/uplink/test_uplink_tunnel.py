@@ -7,8 +7,8 @@ connection, falls silent, presents a wrong certificate, refuses a token."""
 
 from __future__ import annotations
 
+import functools
 import re
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,11 +19,9 @@ import pytest
 from sqlalchemy import Engine
 
 from nvr.app import Daemon
-from nvr.config import load
 from nvr.onvif.device_capabilities import DEVICE_PATH
 from nvr.playback.tunnel import TUNNEL_CONTENT_TYPE
 from nvr.playback.websocket import SUBPROTOCOL, WEBSOCKET_PATH
-from nvr.playback.wiring import start_playback
 from nvr.protocol.onvif_replay import ReplayExtension
 from nvr.protocol.rtp import parse_rtp
 from nvr.protocol.rtsp_auth import ClientAuthenticator
@@ -37,10 +35,10 @@ from nvr.uplink.settings import (
     UplinkState,
     UplinkStatus,
 )
-from nvr.users import UserLevel
-from tests.daemon import free_port
 from tests.onvif.conftest import ADMIN
+from tests.onvif.live import playback_nvr
 from tests.onvif.raw import envelope
+from tests.playback import helpers
 from tests.playback.helpers import LoopThread, RtspTestClient
 from tests.playback.replay_footage import (
     T0,
@@ -50,7 +48,6 @@ from tests.playback.replay_footage import (
     read_until_terminal,
     record,
 )
-from tests.playback.ws_client import http_server
 from tests.uplink.cloud import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -142,34 +139,16 @@ class Nvr:
 @pytest.fixture
 def nvr(loop: LoopThread, engine: Engine, tmp_path: Path, keystore: StubKeystore) -> Iterator[Nvr]:
     """The daemon's pieces without ``Daemon.start``: store with footage, app, uvicorn, RTSP."""
-    from nvr.web.app import build_app
-
-    data = tmp_path / "data"
-    data.mkdir()
-    config = load(
-        env={"NVR_RTSP_HOST": "127.0.0.1"},
-        flags={
-            "data_dir": str(data),
-            "database_url": engine.url.render_as_string(hide_password=False),
-            "rtsp.port": free_port(),
-        },
-    )
     with footage_store(engine, tmp_path / "media") as store:
         record(store, TOKEN, runs=((T0, 50),))
-        daemon = Daemon(config, engine)
-        daemon.store = store
-        app = build_app(daemon)
-        daemon.app = app  # type: ignore[attr-defined]
-        app.state.onvif.users.add(ADMIN[0], UserLevel.ADMINISTRATOR, ADMIN[1])
-        with http_server(loop, app) as port:
-            daemon.playback = loop.call(start_playback(daemon))  # type: ignore[attr-defined]
+        with playback_nvr(loop, engine, store, tmp_path / "data") as (daemon, app, port):
+            daemon.app = app  # type: ignore[attr-defined]
             handle = Nvr(loop, daemon, store, port, keystore)
             try:
                 yield handle
             finally:
                 for manager in handle.managers:
                     loop.call(manager.close())
-                loop.call(daemon.playback.stop())  # type: ignore[attr-defined]
 
 
 def uplink(address: str, level: str = "Administrator", **kw: Any) -> UplinkConfiguration:
@@ -181,13 +160,8 @@ def uplink(address: str, level: str = "Administrator", **kw: Any) -> UplinkConfi
     return UplinkConfiguration(address, (level,), **options)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
+wait_until = functools.partial(helpers.wait_until, timeout=20.0)
+"""Longer than the default: a reconnection waits out the uplink's back-off."""
 
 
 def connected(manager: UplinkManager, address: str) -> bool:
