@@ -121,6 +121,19 @@ class SoapAuthenticator:
             log.info("refused UsernameToken from %s: %s", request.client, exc)
         return Refusal(not_authorized(), 400)
 
+    def probe(self, request: HttpRequest) -> Refusal | None:
+        """The 401 challenge for an empty POST without credentials, else None.
+
+        HTTP clients that do Digest by themselves (libcurl, and VMSs built on it) first send
+        the POST without its body and without credentials, expecting only the challenge; a
+        SOAP fault for the missing envelope would end their login there.
+        """
+        if request.body.strip() or request.granted is not None:
+            return None
+        if "authorization" in request.headers:
+            return None
+        return self._challenge()
+
     def _challenge(self, *, stale: bool = False) -> Refusal:
         headers = tuple(
             ("www-authenticate", value) for value in self.digest.challenges(stale=stale)

@@ -219,6 +219,11 @@ class SoapEndpoint:
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type and content_type not in _XML_TYPES:
             return _plain(415, f"unsupported content type {content_type[:80]!r}\n")
+        probe = self.context.auth.probe(request)
+        if probe is not None:
+            response = _fault_response(probe.fault, SoapVersion.SOAP12, probe.status)
+            response.headers.extend(probe.headers)
+            return response
         try:
             envelope = parse_envelope(request.body)
         except EnvelopeError as exc:

@@ -6,7 +6,10 @@ import hashlib
 import logging
 import os
 import secrets
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +21,7 @@ from nvr.onvif.throttle import LoginThrottle
 from nvr.onvif.wssecurity import NonceCache
 from nvr.protocol.rtsp_auth import DigestChallenge, parse_challenges
 from tests.onvif.conftest import ADMIN, OPERATOR, USER, OnvifServer, StartServer
-from tests.onvif.raw import assert_fault, call, username_token
+from tests.onvif.raw import assert_fault, call, envelope, post, username_token
 from tests.onvif.schemas import assert_valid
 from tests.onvif.zeep_client import OnvifClient
 
@@ -129,6 +132,31 @@ def test_digest_through_client_libraries(start_server: StartServer) -> None:
     assert info.Model == "nvr"
     with pytest.raises(Fault):
         OnvifClient(server.xaddr, digest=(OPERATOR[0], "nope-nope")).service.GetDeviceInformation()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+def test_digest_through_curl(start_server: StartServer, tmp_path: Path) -> None:
+    """libcurl does Digest by first POSTing without the body (Content-Length: 0) and without
+    credentials: that probe must get the 401 challenge, not a fault for the empty envelope."""
+    server = start_server()
+    server.add_standard_users()
+    probe = post(server.xaddr, b"")
+    assert_fault(probe, 401, "Sender", "NotAuthorized")
+    assert _challenges(probe)
+    body = tmp_path / "request.xml"
+    body.write_bytes(envelope(PROTECTED))
+    result = subprocess.run(
+        ["curl", "-sS", "--digest", "-u", ":".join(OPERATOR), "-w", "\n%{http_code}",
+         "-H", "content-type: application/soap+xml", "--data-binary", f"@{body}", server.xaddr],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer, _, status = result.stdout.rpartition("\n")
+    assert status == "200", answer
+    assert "<tds:Model>nvr</tds:Model>" in answer or ">nvr</" in answer
+    # with credentials, an empty body is still a malformed request
+    empty = post(server.xaddr, b"", auth=httpx.DigestAuth(*OPERATOR))
+    assert_fault(empty, 400, "Sender", "WellFormed")
 
 
 def test_basic_auth_is_refused(server: OnvifServer) -> None:
