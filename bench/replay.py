@@ -54,6 +54,7 @@ sys.path[:0] = [str(_HERE), str(_HERE.parent)]  # this folder, then the reposito
 
 from _common import bench_parser, scratch_database, scratch_dir, table  # noqa: E402
 
+from nvr.playback.transport import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER  # noqa: E402
 from nvr.protocol.ntp import ntp_to_unix_us  # noqa: E402
 from nvr.protocol.onvif_replay import FLAG_T, ReplayExtension  # noqa: E402
 from nvr.protocol.rtp import parse_rtp  # noqa: E402
@@ -488,7 +489,7 @@ def send_files(port: int, limit: int, paths: list[Path]) -> float:
     async def run() -> None:
         loop = asyncio.get_running_loop()
         transport, sender = await loop.create_connection(Sender, "127.0.0.1", port)
-        transport.set_write_buffer_limits(256 * 1024, 64 * 1024)  # as TcpChannel
+        transport.set_write_buffer_limits(DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER)  # as TcpChannel
         total = 0
         for path in paths:
             fd = os.open(path, os.O_RDONLY)

@@ -13,13 +13,19 @@ RTP-only clients (FFmpeg) learn that the stream ended.
 
 from __future__ import annotations
 
-from nvr.playback.replay_wire import FRAME_HEADER, fragment_into
+from nvr.playback.replay_wire import fragment_into
 from nvr.playback.sequencer import RtpSequencer
-from nvr.protocol.onvif_replay import FLAG_C, FLAG_D, FLAG_E, FLAG_T, ReplayExtension
+from nvr.protocol.onvif_replay import (
+    FLAG_D,
+    REPLAY_PROFILE,
+    ReplayExtension,
+    pack_replay_words,
+)
 from nvr.protocol.onvif_replay import build_replay_header as _replay_header
 from nvr.protocol.payload import Packetizer
-from nvr.protocol.rtcp import SDES_CNAME, Bye, Sdes, SdesChunk, SenderReport, build_rtcp
+from nvr.protocol.payload.h26x import H26xPacketizer
 from nvr.protocol.rtp import RtpExtension, build_rtp
+from nvr.protocol.rtsp import interleaved_header
 
 __all__ = ["TrackSender"]
 
@@ -29,23 +35,16 @@ _U32 = 0xFFFFFFFF
 def _extension(
     ntp: int, flags: int, cseq: int, jpeg_profile: int, jpeg_data: bytes
 ) -> RtpExtension:
-    ext = ReplayExtension(
-        ntp,
-        bool(flags & FLAG_C),
-        bool(flags & FLAG_E),
-        bool(flags & FLAG_D),
-        bool(flags & FLAG_T),
-        cseq & 0xFF,
-        ReplayExtension.jpeg_words(jpeg_profile, jpeg_data),
-    )
-    return ext.to_extension()
+    """The replay words with the packet's JPEG extension appended (B.5.2)."""
+    jpeg = ReplayExtension.jpeg_words(jpeg_profile, jpeg_data)
+    return RtpExtension(REPLAY_PROFILE, pack_replay_words(ntp, flags, cseq) + jpeg)
 
 
 class TrackSender:
     """Numbering (SSRC, sequence, timestamps via :class:`RtpSequencer`) and packetization of
     one track of one session. ``index`` is the track's index in the session's sink."""
 
-    __slots__ = ("cname", "index", "media", "packetizer", "seq")
+    __slots__ = ("_fragments", "cname", "index", "media", "packetizer", "seq")
 
     def __init__(
         self,
@@ -61,7 +60,9 @@ class TrackSender:
         self.media = media
         self.packetizer = packetizer
         self.seq = RtpSequencer(payload_type, clock_rate)
-        self.cname = cname.encode()
+        self.cname = cname
+        # Whether ``replay_wire`` may fragment this track's access units (H.264/H.265).
+        self._fragments = isinstance(packetizer, H26xPacketizer)
 
     def packets(self, data: bytes, timestamp: int, ntp: int, flags: int, cseq: int) -> list[bytes]:
         """The RTP packets of one stored access unit (PayloadError if it cannot be split)."""
@@ -101,14 +102,16 @@ class TrackSender:
         """Append the packets of one access unit to ``out`` as interleaved frames on
         ``channel`` (the same packets as :meth:`packets`); returns how many."""
         seq = self.seq
-        done = fragment_into(
-            out, self.packetizer, data, channel, seq.payload_type, seq.next_seq, timestamp,
-            seq.ssrc, ntp, flags, cseq,
-        )  # fmt: skip
+        done = None
+        if self._fragments:
+            done = fragment_into(
+                out, self.packetizer, data, channel, seq.payload_type, seq.next_seq, timestamp,
+                seq.ssrc, ntp, flags, cseq,
+            )  # fmt: skip
         if done is None:
             packets = self.packets(data, timestamp, ntp, flags, cseq)
             for packet in packets:
-                out += FRAME_HEADER.pack(0x24, channel, len(packet))
+                out += interleaved_header(channel, len(packet))
                 out += packet
             return len(packets)
         count, octets = done
@@ -119,13 +122,4 @@ class TrackSender:
 
     def report(self, ntp: int, rtp_timestamp: int, *, bye: bool = False) -> bytes:
         """A compound SR + SDES CNAME (+ BYE) with the given NTP/RTP pair (zeros allowed)."""
-        seq = self.seq
-        packets: list[SenderReport | Sdes | Bye] = [
-            SenderReport(
-                seq.ssrc, ntp, rtp_timestamp & _U32, seq.packet_count & _U32, seq.octet_count & _U32
-            ),
-            Sdes([SdesChunk(seq.ssrc, [(SDES_CNAME, self.cname)])]),
-        ]
-        if bye:
-            packets.append(Bye([seq.ssrc]))
-        return build_rtcp(packets)
+        return self.seq.ntp_report(ntp, rtp_timestamp, self.cname, bye=bye)

@@ -24,10 +24,8 @@ import struct
 from nvr.protocol.onvif_replay import REPLAY_PROFILE
 from nvr.protocol.payload.h26x import H26xPacketizer
 
-__all__ = ["FRAME_HEADER", "fragment_into"]
+__all__ = ["fragment_into"]
 
-FRAME_HEADER = struct.Struct("!BBH")
-"""The 4-byte ``$`` header of one interleaved frame."""
 _FU_START = 0x80
 _FU_END = 0x40
 _U32 = 0xFFFFFFFF
@@ -40,7 +38,7 @@ _REPLAY = {hl: struct.Struct("!BBHBBHIIHHQBBH" + fmt + "B") for hl, fmt in ((1, 
 
 def fragment_into(
     out: bytearray,
-    packetizer: object,
+    packetizer: H26xPacketizer,
     data: bytes,
     channel: int,
     payload_type: int,
@@ -54,7 +52,7 @@ def fragment_into(
     """Append the FU packets of a stored H.26x access unit that is one non-key slice larger
     than the MTU; returns (packets, payload octets), or None (nothing appended) when the access
     unit is anything else and the packetizer has to do it."""
-    if not isinstance(packetizer, H26xPacketizer) or len(data) < 8:
+    if len(data) < 8:
         return None
     syntax = packetizer.syntax
     hl = syntax.header_len

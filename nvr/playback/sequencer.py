@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from nvr.protocol.ntp import unix_us_to_ntp
 from nvr.protocol.payload.base import PayloadPacket
-from nvr.protocol.rtcp import SDES_CNAME, Sdes, SdesChunk, SenderReport, build_rtcp
+from nvr.protocol.rtcp import SDES_CNAME, Bye, Sdes, SdesChunk, SenderReport, build_rtcp
 from nvr.protocol.rtp import RtpExtension, build_rtp
 
 __all__ = ["RtpSequencer"]
@@ -91,12 +91,21 @@ class RtpSequencer:
 
     def sender_report(self, unix_us: int, rtp_timestamp: int, cname: str) -> bytes:
         """A compound SR + SDES CNAME mapping ``rtp_timestamp`` to wall time ``unix_us``."""
-        sr = SenderReport(
-            self.ssrc,
-            unix_us_to_ntp(unix_us),
-            rtp_timestamp & _U32,
-            self.packet_count & _U32,
-            self.octet_count & _U32,
-        )
-        sdes = Sdes([SdesChunk(self.ssrc, [(SDES_CNAME, cname.encode())])])
-        return build_rtcp([sr, sdes])
+        return self.ntp_report(unix_us_to_ntp(unix_us), rtp_timestamp, cname)
+
+    def ntp_report(self, ntp: int, rtp_timestamp: int, cname: str, *, bye: bool = False) -> bytes:
+        """The same with a raw NTP value (replay without rate control sends zeros, B.9), and a
+        BYE after it when the stream ends."""
+        packets: list[SenderReport | Sdes | Bye] = [
+            SenderReport(
+                self.ssrc,
+                ntp,
+                rtp_timestamp & _U32,
+                self.packet_count & _U32,
+                self.octet_count & _U32,
+            ),
+            Sdes([SdesChunk(self.ssrc, [(SDES_CNAME, cname.encode())])]),
+        ]
+        if bye:
+            packets.append(Bye([self.ssrc]))
+        return build_rtcp(packets)

@@ -198,6 +198,11 @@ class InterleavedRoute:
     def __init__(self, channel: TcpChannel, rtp: int, rtcp: int) -> None:
         self.channel, self.rtp, self.rtcp = channel, rtp, rtcp
 
+    @property
+    def gate(self) -> FlowGate:
+        """What tells whether this route is congested: the RTSP connection."""
+        return self.channel
+
 
 class UdpRoute:
     """A track sent over UDP from ``pair`` to the client's ports."""
@@ -208,6 +213,11 @@ class UdpRoute:
         self, pair: UdpPair, rtp_addr: tuple[str, int], rtcp_addr: tuple[str, int]
     ) -> None:
         self.pair, self.rtp_addr, self.rtcp_addr = pair, rtp_addr, rtcp_addr
+
+    @property
+    def gate(self) -> FlowGate:
+        """What tells whether this route is congested: its socket pair."""
+        return self.pair
 
 
 Route = InterleavedRoute | UdpRoute
@@ -252,8 +262,7 @@ class SessionSink:
         self._queue.clear()
         self._queued = 0
         for _, route in self.routes():
-            gate = route.channel if isinstance(route, InterleavedRoute) else route.pair
-            gate.forget(self)
+            route.gate.forget(self)
         self._wake_waiters()
 
     # -- PacketSink ------------------------------------------------------------------------
@@ -344,7 +353,7 @@ class SessionSink:
         future = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
         for _, route in self.routes():
-            (route.channel if isinstance(route, InterleavedRoute) else route.pair).wait_resume(self)
+            route.gate.wait_resume(self)
         await future
         if self._closed:
             raise SinkClosedError("session closed")
@@ -359,13 +368,7 @@ class SessionSink:
     # -- internals -------------------------------------------------------------------------
 
     def _congested(self) -> bool:
-        for route in self._routes:
-            if route is None:
-                continue
-            gate = route.channel if isinstance(route, InterleavedRoute) else route.pair
-            if gate.paused:
-                return True
-        return False
+        return any(route is not None and route.gate.paused for route in self._routes)
 
     def _write(
         self, route: InterleavedRoute, packets: Sequence[bytes] | bytearray, framed: int = 0
@@ -427,9 +430,8 @@ class SessionSink:
             self._wake_waiters()
         else:
             for _, route in self.routes():
-                gate = route.channel if isinstance(route, InterleavedRoute) else route.pair
-                if gate.paused:
-                    gate.wait_resume(self)
+                if route.gate.paused:
+                    route.gate.wait_resume(self)
 
     def _wake_waiters(self) -> None:
         waiters, self._waiters = self._waiters, []

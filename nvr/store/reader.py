@@ -22,7 +22,7 @@ import os
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, bindparam, func, or_, select
@@ -630,26 +630,10 @@ class TrackReader:
             i = j
         # The run flags: only the first and the last frame of a segment can carry one.
         if out and lo == 0 and seg.starts_run:
-            out[0] = _flagged(out[0], first=True)
+            out[0] = replace(out[0], first_in_run=True)
         if out and hi == len(idx) and seg.ends_run:
-            out[-1] = _flagged(out[-1], last=True)
+            out[-1] = replace(out[-1], last_in_run=True)
         return out
-
-
-def _flagged(f: Frame, *, first: bool = False, last: bool = False) -> Frame:
-    return new_frame(
-        f.data,
-        f.time_us,
-        f.duration,
-        f.clock_rate,
-        f.key,
-        f.sample_entry_id,
-        f.run_id,
-        f.segment_id,
-        f.index,
-        f.first_in_run or first,
-        f.last_in_run or last,
-    )
 
 
 class ForwardCursor:
