@@ -45,8 +45,8 @@ from typing import IO, Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import scratch_database, scratch_dir, table
+from nvr.protocol.codecs.annexb import nals_to_length_prefixed, split_annexb
 from nvr.protocol.payload.h264 import H264Packetizer
-from nvr.protocol.payload.nal import nals_to_length_prefixed, split_annexb
 from nvr.protocol.rtsp import Headers, InterleavedFrame, Request, Response, RtspParser
 from nvr.protocol.rtsp_headers import parse_transport
 

@@ -201,15 +201,12 @@ def cmd_user(config: Config, args: argparse.Namespace) -> int:
 
 def parse_time(text: str) -> int:
     """ISO 8601 to Unix microseconds, exactly; a time without offset is UTC."""
-    import datetime as dt
+    from nvr.search.timefmt import parse_us
 
     try:
-        moment = dt.datetime.fromisoformat(text.strip())
+        return parse_us(text)
     except ValueError:
         raise CliError(f"bad time {text!r}: use ISO 8601, e.g. 2025-06-15T15:06:40Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
 
 
 def cmd_export(config: Config, args: argparse.Namespace) -> int:

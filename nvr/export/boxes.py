@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from nvr.protocol.mp4 import BoxHeader, Mp4Error, box, full_box, iter_boxes
+from nvr.protocol.mp4.cursor import Cursor
 
 SCHEME_TYPE = b"oeff"
 SCHEME_VERSION = 0x00010000
@@ -44,46 +45,31 @@ def cstr(text: str) -> bytes:
     return text.encode("utf-8") + b"\x00"
 
 
-class Fields:
-    """Bounds-checked big-endian reader over one box payload; errors name the box."""
+class Fields(Cursor):
+    """A :class:`~nvr.protocol.mp4.cursor.Cursor` over one box payload that raises
+    :class:`BoxFormatError` and reads strings only when NUL-terminated (these boxes are
+    verified, not just read)."""
 
-    __slots__ = ("data", "pos", "what")
+    __slots__ = ()
 
-    def __init__(self, data: bytes, what: str) -> None:
-        self.data = data
-        self.pos = 0
-        self.what = what
-
-    @property
-    def remaining(self) -> int:
-        return len(self.data) - self.pos
-
-    def uint(self, n: int, name: str) -> int:
-        if self.pos + n > len(self.data):
-            raise BoxFormatError(f"{self.what}: truncated reading {name}")
-        value = int.from_bytes(self.data[self.pos : self.pos + n], "big")
-        self.pos += n
-        return value
+    def fail(self, problem: str) -> BoxFormatError:
+        return BoxFormatError(f"{self.what}: {problem}")
 
     def string(self, name: str) -> str:
-        end = self.data.find(b"\x00", self.pos)
+        end = self.data.find(b"\x00", self.pos, self.end)
         if end < 0:
-            raise BoxFormatError(f"{self.what}: {name} is not NUL-terminated")
+            raise self.fail(f"{name} is not NUL-terminated")
         raw = self.data[self.pos : end]
         self.pos = end + 1
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise BoxFormatError(f"{self.what}: {name} is not UTF-8") from None
+            raise self.fail(f"{name} is not UTF-8") from None
 
-    def rest(self) -> bytes:
-        out = self.data[self.pos :]
-        self.pos = len(self.data)
-        return out
-
-    def end(self) -> None:
+    def finish(self) -> None:
+        """Nothing may follow the last field."""
         if self.remaining:
-            raise BoxFormatError(f"{self.what}: {self.remaining} unexpected trailing bytes")
+            raise self.fail(f"{self.remaining} unexpected trailing bytes")
 
 
 # ---- suep ------------------------------------------------------------------------------------
@@ -143,7 +129,7 @@ class SurveillanceExport:
             sources.append(
                 SourceEntry(track_id, *(f.string(n) for n in ("Name", "URL", "MAC", "Line")))
             )
-        f.end()
+        f.finish()
         return cls(name, url, mac, unit_time, operator, tuple(sources))
 
 
@@ -175,7 +161,7 @@ class StartTimes:
         f = Fields(payload, "cstb")
         count = f.uint(4, "entry_count")
         entries = tuple((f.uint(4, "track_ID"), f.uint(8, "startTime")) for _ in range(count))
-        f.end()
+        f.finish()
         return cls(entries)
 
 

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from nvr.durable import write_atomic
 from nvr.export.algorithms import DEFAULT, SignatureAlgorithm
 
 if TYPE_CHECKING:
@@ -158,24 +159,6 @@ def generate_identity(
     return SigningIdentity(key, cert)
 
 
-def _write_atomic(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, mode)  # the umask may have narrowed it further; never widened
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def write_identity(identity: SigningIdentity, key_path: Path, cert_path: Path) -> None:
     """Key as unencrypted PKCS#8 PEM with mode 0600, certificate chain as PEM."""
     key_pem = identity.key.private_bytes(
@@ -183,9 +166,9 @@ def write_identity(identity: SigningIdentity, key_path: Path, cert_path: Path) -
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    _write_atomic(key_path, key_pem, 0o600)
+    write_atomic(key_path, key_pem, 0o600)
     certs = (identity.certificate, *identity.chain)
-    _write_atomic(
+    write_atomic(
         cert_path, b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs), 0o644
     )
 

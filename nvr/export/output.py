@@ -19,6 +19,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from nvr.durable import fsync_dir
+
 MIN_CPUS_FOR_THREADS = 2
 HASH_BLOCK = 4 * 1024 * 1024
 WRITEBACK_BYTES = 32 * 1024 * 1024
@@ -35,14 +37,6 @@ def new_hash(name: str) -> hashlib._Hash:
 def part_path(path: Path) -> Path:
     """Where a file is written before it is complete and signed."""
     return path.with_name(path.name + ".part")
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_all(fd: int, data: Chunk) -> None:

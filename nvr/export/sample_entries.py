@@ -8,6 +8,8 @@ edited (media signing, export.md B.8), so the stream decides, not us.
 
 from __future__ import annotations
 
+from nvr.protocol.codecs import h264, h265
+from nvr.protocol.codecs.annexb import length_prefixed_to_nals
 from nvr.protocol.mp4 import (
     Mp4Error,
     SampleEntry,
@@ -21,43 +23,29 @@ from nvr.protocol.mp4 import (
 )
 from nvr.store.types import SampleEntrySpec
 
-H264_SPS, H264_PPS = 7, 8
-H265_VPS, H265_SPS, H265_PPS = 32, 33, 34
-_PARAMETER_SETS = {"H264": (H264_SPS, H264_PPS), "H265": (H265_VPS, H265_SPS, H265_PPS)}
+_PARAMETER_SETS = {
+    "H264": (h264.NAL_SPS, h264.NAL_PPS),
+    "H265": (h265.NAL_VPS, h265.NAL_SPS, h265.NAL_PPS),
+}
+_NAL_TYPE = {"H264": h264.nal_type, "H265": h265.nal_type}
 
 
 class UnsupportedCodec(ValueError):
     """The stored track cannot be described in an MP4 sample entry."""
 
 
-def nal_units(data: bytes) -> list[bytes]:
-    """The NAL units of a 4-byte length-prefixed access unit (as the store keeps them)."""
-    out, pos, end = [], 0, len(data)
-    while pos < end:
-        if pos + 4 > end:
-            raise ValueError("truncated NAL unit length")
-        size = int.from_bytes(data[pos : pos + 4], "big")
-        pos += 4
-        if size == 0 or pos + size > end:
-            raise ValueError(f"NAL unit of {size} bytes overruns the access unit")
-        out.append(data[pos : pos + size])
-        pos += size
-    return out
-
-
-def nal_type(codec: str, nal: bytes) -> int:
-    return (nal[0] >> 1) & 0x3F if codec == "H265" else nal[0] & 0x1F
-
-
 def parameter_sets(codec: str, data: bytes) -> dict[int, list[bytes]]:
-    """Parameter-set NAL units in ``data`` by type (empty lists if none)."""
+    """Parameter-set NAL units in ``data`` by type (empty lists if none, or if ``data`` is not
+    a well-formed length-prefixed access unit)."""
     found: dict[int, list[bytes]] = {t: [] for t in _PARAMETER_SETS.get(codec, ())}
+    if not found:
+        return found
+    nal_type = _NAL_TYPE[codec]
     try:
-        units = nal_units(data)
+        units = [(nal_type(nal), nal) for nal in length_prefixed_to_nals(data)]
     except ValueError:
         return found
-    for nal in units:
-        kind = nal_type(codec, nal)
+    for kind, nal in units:
         if kind in found and nal not in found[kind]:
             found[kind].append(nal)
     return found
@@ -82,9 +70,11 @@ def mp4_entry(
                 raise UnsupportedCodec(f"{codec} track without parameter sets")
             if codec == "H264":
                 fourcc = b"avc3" if inband else b"avc1"
-                return avc_entry(sets[H264_SPS], sets[H264_PPS], fourcc=fourcc)
+                return avc_entry(sets[h264.NAL_SPS], sets[h264.NAL_PPS], fourcc=fourcc)
             fourcc = b"hev1" if inband else b"hvc1"
-            return hevc_entry(sets[H265_VPS], sets[H265_SPS], sets[H265_PPS], fourcc=fourcc)
+            return hevc_entry(
+                sets[h265.NAL_VPS], sets[h265.NAL_SPS], sets[h265.NAL_PPS], fourcc=fourcc
+            )
         if codec == "JPEG":
             if spec.width and spec.height:
                 return jpeg_entry(spec.width, spec.height)

@@ -35,7 +35,6 @@ import logging
 import random
 import secrets
 import socket
-import struct
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -117,7 +116,6 @@ _TUNNEL_CONTENT_LENGTH: Final = 32767
 _MAX_SDP: Final = 256 * 1024
 _TRANSPORTS: Final = ("tcp", "udp", "http")
 _IN_ORDER: Final = SeqStatus.IN_ORDER
-_unpack_rtp_header: Final = struct.Struct("!BBHII").unpack_from
 _MAX_FRAME: Final = 4 + 0xFFFF  # an interleaved frame: "$", channel, length, payload
 _RECEIVE_BUFFER: Final = 2 * _MAX_FRAME
 _SHORT_REST: Final = 4096  # an incomplete frame this short moves to the front at once
@@ -449,21 +447,13 @@ class Track:
         if not client._playing:
             client._early(self.receive_rtp, data, wall_us, mono_ns)
             return
-        # The plain header (version 2, no padding, extension or CSRC) is parsed right here,
-        # exactly as parse_rtp() does it; anything else goes through parse_rtp().
-        if len(data) >= 12 and data[0] == 0x80:
-            _, b1, sequence, timestamp, ssrc = _unpack_rtp_header(data)
-            packet = RtpPacket(b1 & 0x7F, sequence, timestamp, ssrc, data[12:], b1 > 127)
-        else:
-            try:
-                packet = parse_rtp(data)
-            except ProtocolError:
-                self.malformed_rtp += 1
-                client._note(
-                    "malformed-rtp", "dropping malformed RTP packets on track %d", self.index
-                )
-                return
-            sequence, timestamp, ssrc = packet.sequence, packet.timestamp, packet.ssrc
+        try:
+            packet = parse_rtp(data)  # the plain header is its fast path
+        except ProtocolError:
+            self.malformed_rtp += 1
+            client._note("malformed-rtp", "dropping malformed RTP packets on track %d", self.index)
+            return
+        sequence, timestamp, ssrc = packet.sequence, packet.timestamp, packet.ssrc
         if ssrc != self.ssrc and not self._new_ssrc(ssrc):
             return
         if not self.started and self.rtp_info is not None and self._stale(sequence):

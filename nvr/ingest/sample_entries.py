@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from nvr.protocol.codecs.annexb import nals_to_length_prefixed
+from nvr.protocol.codecs.h264 import parse_sps as parse_h264_sps
+from nvr.protocol.codecs.h265 import parse_sps as parse_h265_sps
+from nvr.protocol.codecs.jpeg import jpeg_dimensions
 from nvr.protocol.payload import AccessUnit, Depacketizer, PayloadError
 from nvr.protocol.payload.aac import parse_config_hex
 from nvr.protocol.payload.h26x import H26xDepacketizer, NalSyntax
-from nvr.protocol.payload.h264 import parse_sps as parse_h264_sps
-from nvr.protocol.payload.h265 import parse_sps as parse_h265_sps
-from nvr.protocol.payload.jpeg_headers import jpeg_dimensions
-from nvr.protocol.payload.nal import ParameterSets, nals_to_length_prefixed
+from nvr.protocol.payload.nal import ParameterSets
 from nvr.protocol.sdp import MediaStream
 from nvr.store.types import SampleEntrySpec
 
@@ -105,13 +106,14 @@ class Shaper:
 class FixedShaper(Shaper):
     """Codecs whose parameters come from the SDP alone (AAC, G.711, metadata)."""
 
+    entry: SampleEntrySpec
+
     def __init__(self, entry: SampleEntrySpec) -> None:
         self.codec = entry.codec
         self.entry = entry
-        self._fixed = entry
 
     def shape(self, unit: AccessUnit) -> tuple[bytes, SampleEntrySpec] | None:
-        return unit.data, self._fixed
+        return unit.data, self.entry
 
 
 class JpegShaper(Shaper):
@@ -200,7 +202,7 @@ class H26xShaper(Shaper):
         kinds = {self._kinds[t] for t, _ in nals if t in self._kinds}
         missing = unit.key and not self._required <= kinds
         if missing or self._late_parameter_sets(nals):
-            data = self._normalise(nals, unit.key)
+            data = self._normalise(nals, kinds if unit.key else None)
             self.inserted += missing
         return data, entry
 
@@ -226,22 +228,22 @@ class H26xShaper(Shaper):
                 return True
         return False
 
-    def _normalise(self, nals: list[tuple[int, bytes]], key: bool) -> bytes:
-        """AUD, then each parameter set once (the ones in force added if a key frame lacks
-        them), then everything else in its order."""
+    def _normalise(self, nals: list[tuple[int, bytes]], key_kinds: set[str] | None) -> bytes:
+        """AUD, then each parameter set once (for a key frame, whose parameter-set kinds are
+        ``key_kinds``, the ones in force of the kinds it lacks are added), then everything
+        else in its order."""
         head = [nal for t, nal in nals[:1] if t == self._aud]
         params: list[bytes] = []
         for t, nal in nals:
             if t in self._kinds and nal not in params:
                 params.append(nal)
-        if key:
+        if key_kinds is not None:
             assert self._sets is not None
-            kinds = {self._kinds[t] for t, _ in nals if t in self._kinds}
             nal_type = self._syntax.nal_type
             params += [
                 len(nal).to_bytes(4, "big") + nal
                 for nal in self._sets.nals()
-                if self._kinds[nal_type(nal[0])] not in kinds
+                if self._kinds[nal_type(nal[0])] not in key_kinds
             ]
         rest = [nal for t, nal in nals[len(head) :] if t not in self._kinds]
         return b"".join(head + params + rest)

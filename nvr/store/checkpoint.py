@@ -35,6 +35,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from nvr.db.models import Run, SampleEntry, Segment, SegmentFrames, Track
+from nvr.durable import fsync_dir
 from nvr.store.frame_index import FrameIndexEncoder
 from nvr.store.live import LiveHub
 from nvr.store.storage_dirs import DirHandle
@@ -241,14 +242,6 @@ class Batch:
         return bool(self.segments or self.runs)
 
 
-def fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 class IndexCommitter:
     """Fsync, then commit pending snapshots in one transaction; keep them if that fails."""
 
@@ -338,7 +331,7 @@ class IndexCommitter:
                 dirs.update(d.parent for d in snap.seg.created_dirs)
         for d in dirs:
             try:
-                fsync_path(d)
+                fsync_dir(d)
             except OSError as exc:
                 log.error("fsync of directory %s failed: %s", d, exc)
         return failed

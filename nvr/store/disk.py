@@ -57,8 +57,8 @@ class Walk:
 
 
 def walk(root: Path) -> Walk:
-    """Walk ``root`` once (scandir, no symlink following), skipping the identity file and
-    ``lost+found``."""
+    """Walk ``root`` once (scandir, no symlink following), skipping the identity file (and
+    its temporaries) and ``lost+found``."""
     out = Walk()
     stack = [""]
     while stack:
@@ -69,7 +69,8 @@ def walk(root: Path) -> Walk:
             continue
         for entry in entries:
             name = f"{rel}/{entry.name}" if rel else entry.name
-            if not rel and entry.name in (IDENTITY_FILE, IDENTITY_FILE + ".tmp", LOST_AND_FOUND):
+            # The identity file, its temporaries (see write_atomic) and lost+found.
+            if not rel and (IDENTITY_FILE in entry.name or entry.name == LOST_AND_FOUND):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 out.dirs.append(name)

@@ -28,8 +28,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nvr.db.engine import make_sessionmaker
 from nvr.db.models import Garbage, Run, Segment, SegmentFrames, StorageDir
+from nvr.durable import fsync_dir
 from nvr.store import disk
-from nvr.store.layout import fsync_dir
 
 log = logging.getLogger(__name__)
 

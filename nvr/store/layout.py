@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from pathlib import Path
+
+from nvr.durable import write_atomic
 
 IDENTITY_FILE = ".nvr-storage.json"
 
@@ -37,13 +38,8 @@ def segment_relpath(track_id: int, start_us: int, codec: str, salt: str) -> str:
 def write_identity(root: Path, storage_uuid: str, database_id: str) -> None:
     """Create the identity file (atomically) in a directory we have just registered."""
     root.mkdir(parents=True, exist_ok=True)
-    tmp = root / (IDENTITY_FILE + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"storage_uuid": storage_uuid, "database_id": database_id}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, root / IDENTITY_FILE)
-    fsync_dir(root)
+    doc = {"storage_uuid": storage_uuid, "database_id": database_id}
+    write_atomic(root / IDENTITY_FILE, json.dumps(doc).encode(), 0o644)
 
 
 def read_identity(root: Path) -> dict[str, str]:
@@ -60,12 +56,3 @@ def read_identity(root: Path) -> dict[str, str]:
     if not isinstance(data, dict) or "storage_uuid" not in data:
         raise StorageIdentityError(f"{path} is not a storage identity file")
     return data
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory entry (a new or renamed file) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

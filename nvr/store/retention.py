@@ -40,6 +40,7 @@ from nvr.db.models import (
     SegmentFrames,
     Track,
 )
+from nvr.durable import fsync_dir
 from nvr.store import disk
 from nvr.store.frame_index import FrameInfo, decode_all, encode
 from nvr.store.garbage import (
@@ -52,7 +53,7 @@ from nvr.store.garbage import (
     session_factory,
     storage_roots,
 )
-from nvr.store.layout import fsync_dir, segment_relpath
+from nvr.store.layout import segment_relpath
 from nvr.store.types import now_us as _clock
 
 log = logging.getLogger(__name__)

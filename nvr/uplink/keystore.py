@@ -35,7 +35,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from nvr.export.device_identity import _write_atomic as write_atomic
+from nvr.durable import write_atomic
 from nvr.uplink.settings import AuthorizationServer, ClientCertificate
 
 if TYPE_CHECKING:
