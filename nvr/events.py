@@ -113,9 +113,25 @@ class EventBus:
             )
         )
 
-    def delete_property(self, topic: str, source: Items) -> Event:
+    def delete_property(
+        self,
+        topic: str,
+        source: Items,
+        data: Items = (),
+        *,
+        elements: tuple[tuple[str, Any], ...] = (),
+    ) -> Event:
+        """Publish a property's deletion, with its last data if given (so subscriptions that
+        filter on the data see the deletion of what they were shown)."""
         return self.publish(
-            Event(topic, source, (), is_property=True, property_operation="Deleted")
+            Event(
+                topic,
+                source,
+                data,
+                is_property=True,
+                property_operation="Deleted",
+                elements=elements,
+            )
         )
 
     def current_properties(self) -> list[Event]:

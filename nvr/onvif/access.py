@@ -8,9 +8,12 @@ classes the default policy grants it. Services declare their operations' classes
 from __future__ import annotations
 
 from enum import Enum, StrEnum
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from nvr.users import UserLevel
+
+if TYPE_CHECKING:
+    from nvr.onvif.request import Principal
 
 
 class Level(StrEnum):
@@ -56,6 +59,12 @@ RANK: Final = {_N: 0, _U: 1, _O: 2, _A: 3}
 
 def allowed(level: Level, access: AccessClass) -> bool:
     return level in DEFAULT_POLICY[access]
+
+
+def may_read_media(principal: Principal) -> bool:
+    """Whether a principal a carrier vouches for may have RTSP (READ_MEDIA, as a Digest user
+    needs): the uplink's RTSP tunnel and RTSP over WebSocket both ask."""
+    return allowed(principal.level, AccessClass.READ_MEDIA)
 
 
 def weakest(*levels: Level) -> Level:

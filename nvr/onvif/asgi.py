@@ -29,6 +29,12 @@ def is_wsdl_query(query: str) -> bool:
     return any(key.lower() == "wsdl" for key, _ in parse_qsl(query, keep_blank_values=True))
 
 
+def granted(scope: Scope) -> Principal | None:
+    """The principal a carrier vouches for in ``scope`` (None: an ordinary client)."""
+    principal = (scope.get("extensions") or {}).get(GRANTED_PRINCIPAL)
+    return principal if isinstance(principal, Principal) else None
+
+
 def http_request(scope: Scope, body: bytes) -> HttpRequest:
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", []):
@@ -37,7 +43,6 @@ def http_request(scope: Scope, body: bytes) -> HttpRequest:
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     client = scope.get("client") or ("", 0)
     server = scope.get("server")
-    granted = (scope.get("extensions") or {}).get(GRANTED_PRINCIPAL)
     return HttpRequest(
         method=scope["method"],
         path=scope.get("root_path", "") + scope["path"],
@@ -47,7 +52,7 @@ def http_request(scope: Scope, body: bytes) -> HttpRequest:
         client=str(client[0]),
         scheme=scope.get("scheme", "http"),
         server=(str(server[0]), int(server[1])) if server else None,
-        granted=granted if isinstance(granted, Principal) else None,
+        granted=granted(scope),
     )
 
 

@@ -33,7 +33,6 @@ from nvr.users import UserDirectory
 log = logging.getLogger("nvr.onvif.auth")
 
 
-
 @dataclass(frozen=True, slots=True)
 class Refusal:
     """The answer instead of dispatching: HTTP status, extra headers, a SOAP fault body."""
@@ -66,10 +65,7 @@ class SoapAuthenticator:
         if access is AccessClass.PRE_AUTH:
             return Principal.anonymous()
         if request.granted is not None:  # the carrier vouches for the caller (uplink)
-            if not allowed(request.granted.level, access):
-                level = request.granted.level.value
-                return Refusal(not_authorized(f"{level} may not call this operation"), 400)
-            return request.granted
+            return _authorized(request.granted, access)
         wait = self.throttle.locked_for(request.client)
         if wait > 0:
             retry = str(int(wait) + 1)
@@ -86,9 +82,7 @@ class SoapAuthenticator:
         if not names or None in levels:  # no credentials, or a user deleted just now
             return self._challenge()
         level = weakest(*(lv for lv in levels if lv is not None))
-        if not allowed(level, access):
-            return Refusal(not_authorized(f"{level.value} may not call this operation"), 400)
-        return Principal(names[-1], level)
+        return _authorized(Principal(names[-1], level), access)
 
     def _digest_user(
         self, request: HttpRequest, headers: Sequence[etree._Element]
@@ -158,3 +152,10 @@ class SoapAuthenticator:
     def _level(self, name: str) -> Level | None:
         info = self.users.get(name)
         return None if info is None else Level.of(info.level)
+
+
+def _authorized(principal: Principal, access: AccessClass) -> Principal | Refusal:
+    """``principal`` if its level may call an operation of class ``access``, else a 400."""
+    if allowed(principal.level, access):
+        return principal
+    return Refusal(not_authorized(f"{principal.level.value} may not call this operation"), 400)

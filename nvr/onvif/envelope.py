@@ -2,7 +2,9 @@
 
 The gate needs the SOAP version, the operation (the Body's first child) and the header blocks
 to decide who may call what; it also refuses what no SOAP server should parse (DTDs, entity
-tricks, oversized documents) so spyne only ever sees well-formed, entity-free envelopes.
+tricks, oversized documents) so spyne only ever sees well-formed, entity-free envelopes. spyne
+is handed the parsed document (:mod:`nvr.onvif.spyne_compat`), so each message is parsed once;
+the parser drops what spyne's own would (comments, processing instructions).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def _parser() -> etree.XMLParser:
         dtd_validation=False,
         huge_tree=False,
         remove_pis=True,
+        remove_comments=True,
     )
 
 
@@ -51,6 +54,8 @@ class Envelope:
     operation: str
     """Clark name of the Body's first child element (the wrapper element of the operation)."""
     headers: tuple[etree._Element, ...]
+    document: etree._Element
+    """The whole message (its root), which spyne deserializes."""
 
     def header(self, namespace: str, local: str) -> etree._Element | None:
         tag = clark(namespace, local)
@@ -131,7 +136,7 @@ def parse_envelope(data: bytes) -> Envelope:
             OnvifFault.sender("Tag", "No Tag: the Body holds no operation"), version
         )
     headers = () if header is None else tuple(header.iterchildren(tag=etree.Element))
-    return Envelope(version, payload.tag, headers)
+    return Envelope(version, payload.tag, headers, root)
 
 
 class EnvelopeError(Exception):

@@ -21,7 +21,7 @@ from xml.sax.saxutils import escape
 
 from lxml import etree
 
-from nvr.onvif.envelope import EnvelopeError, parse_envelope
+from nvr.onvif.envelope import Envelope
 from nvr.onvif.events_policy import RESPONSE_ACTIONS
 from nvr.onvif.events_pullpoint import PullPointManager
 from nvr.onvif.events_topics import VALUE_PREFIXES
@@ -64,10 +64,8 @@ def _parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
-def _message_id(request: HttpRequest) -> str | None:
-    try:
-        envelope = parse_envelope(request.body)
-    except EnvelopeError:
+def _message_id(envelope: Envelope | None) -> str | None:
+    if envelope is None:
         return None
     for namespace in (WSA, WSA_2004):
         header = envelope.header(namespace, "MessageID")
@@ -123,8 +121,9 @@ class EventsEndpoint(SoapEndpoint):
             response = super().handle(request)
         content_type = dict(response.headers).get("content-type", "")
         if "xml" in content_type and response.body:
+            relates_to = _message_id(response.envelope)
             try:
-                response.body = finish_envelope(response.body, prefixes, _message_id(request))
+                response.body = finish_envelope(response.body, prefixes, relates_to)
             except etree.XMLSyntaxError:
                 pass
         return response

@@ -26,8 +26,8 @@ from spyne import AnyUri, Unicode, rpc
 
 from nvr.onvif import replay_types as rt
 from nvr.onvif import types_tt as tt
-from nvr.onvif.access import AccessClass, allowed
-from nvr.onvif.asgi import GRANTED_PRINCIPAL
+from nvr.onvif.access import may_read_media
+from nvr.onvif.asgi import granted
 from nvr.onvif.device_capabilities import model_element
 from nvr.onvif.endpoints import BackendEndpoint, serve_endpoint
 from nvr.onvif.faults import OnvifFault
@@ -36,7 +36,7 @@ from nvr.onvif.operations import compose
 from nvr.onvif.registry import ServiceEntry
 from nvr.onvif.replay_policy import REPLAY_ACCESS, REPLAY_OPERATIONS
 from nvr.onvif.replay_settings import SESSION_TIMEOUT_RANGE, ReplaySettings
-from nvr.onvif.request import HttpRequest, Principal, soap_request
+from nvr.onvif.request import HttpRequest, soap_request
 from nvr.onvif.soap import SoapService
 from nvr.onvif.types_tt import required
 from nvr.playback.websocket import WEBSOCKET_PATH, mount_websocket
@@ -227,12 +227,12 @@ def granted_rtsp_user(scope: dict[str, Any]) -> str | None:
     None for ordinary clients, who authenticate with Digest inside RTSP; PermissionError when
     the granted level may not replay (READ_MEDIA).
     """
-    granted = (scope.get("extensions") or {}).get(GRANTED_PRINCIPAL)
-    if not isinstance(granted, Principal):
+    principal = granted(scope)
+    if principal is None:
         return None
-    if not allowed(granted.level, AccessClass.READ_MEDIA):
-        raise PermissionError(f"{granted.level.value} may not replay recordings")
-    return granted.name
+    if not may_read_media(principal):
+        raise PermissionError(f"{principal.level.value} may not replay recordings")
+    return principal.name
 
 
 def mount_replay(app: FastAPI, context: OnvifContext, daemon: Any) -> ReplayBackend:

@@ -16,6 +16,7 @@ from nvr.onvif.access import Level
 
 if TYPE_CHECKING:
     from nvr.onvif.context import OnvifContext
+    from nvr.onvif.envelope import Envelope
 
 ENVIRON_KEY: Final = "nvr.onvif.request"
 _HOST_RE: Final = re.compile(r"^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
@@ -85,6 +86,8 @@ class SoapRequest:
     principal: Principal
     context: OnvifContext
     after_response: list[Callable[[], None]] = field(default_factory=list)
+    envelope: Envelope | None = None
+    """The message as the gate parsed it (spyne reuses the tree instead of parsing again)."""
 
 
 def soap_request(ctx: Any) -> SoapRequest:

@@ -336,13 +336,4 @@ class ResourceTracker:
     def _delete(self, key: Key, old: Resource | None) -> None:
         topic, token = key
         data, elements = (old.data(), old.elements()) if old is not None else ((), ())
-        self._bus.publish(
-            Event(
-                topic,
-                (("Token", token),),
-                data,
-                is_property=True,
-                property_operation="Deleted",
-                elements=elements,
-            )
-        )
+        self._bus.delete_property(topic, (("Token", token),), data, elements=elements)

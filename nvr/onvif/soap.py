@@ -38,7 +38,7 @@ from nvr.onvif.asgi import (
     send_response,
 )
 from nvr.onvif.auth import Refusal
-from nvr.onvif.envelope import EnvelopeError, parse_envelope
+from nvr.onvif.envelope import Envelope, EnvelopeError, parse_envelope
 from nvr.onvif.faults import OnvifFault, SoapVersion, render_fault
 from nvr.onvif.namespaces import apply_onvif_prefixes, clark
 from nvr.onvif.request import ENVIRON_KEY, HttpRequest, SoapRequest
@@ -128,6 +128,8 @@ class SoapResponse:
     headers: list[tuple[str, str]]
     body: bytes
     after: list[Callable[[], None]] = field(default_factory=list)
+    envelope: Envelope | None = None
+    """The request as the gate parsed it, when it was dispatched."""
 
 
 def _fault_response(
@@ -245,13 +247,13 @@ class SoapEndpoint:
             response = _fault_response(decision.fault, version, decision.status)
             response.headers.extend(decision.headers)
             return response
-        soap = SoapRequest(request, decision, self.context)
+        soap = SoapRequest(request, decision, self.context, envelope=envelope)
         if not content_type:
             request = request.with_header("content-type", version.content_type)
         environ = build_environ(request, {ENVIRON_KEY: soap})
         status, headers, body = call_wsgi(self.service.applications[version], environ)
         kept = [(k.lower(), v) for k, v in headers if k.lower() not in ("content-length",)]
-        return SoapResponse(status, kept, body, soap.after_response)
+        return SoapResponse(status, kept, body, soap.after_response, envelope)
 
 
 def route(path: str, endpoint: SoapEndpoint) -> Any:

@@ -10,6 +10,7 @@
   attachment files we never use); a collection of the daemon's heap holds the GIL for
   hundreds of milliseconds, so that is switched off.
 * The WSDL gets ONVIF-style soapAction values and a stable order of schema children.
+* The message is not parsed again: the gate's tree (:mod:`nvr.onvif.envelope`) is reused.
 * ``xs:boolean`` and ``xs:duration`` values are checked: spyne reads any word as false and
   crashes on (or half-reads) a malformed duration; both are a wrong-typed argument
   (``env:Sender/ter:InvalidArgs``), not a server error.
@@ -38,12 +39,15 @@ from nvr.onvif.faults import (
     qname_prefixes,
 )
 from nvr.onvif.namespaces import clark
+from nvr.onvif.request import ENVIRON_KEY
 
 log = logging.getLogger("nvr.onvif")
 
 spyne.const.MIN_GC_INTERVAL = float("inf")
 
 
+_ID_ELEMENTS: Final = etree.XPath("//*[string(@id)]")
+"""What ``etree.XMLID`` indexes (spyne resolves SOAP 1.1 ``href`` references with it)."""
 _BOOLEANS: Final = {"true": True, "1": True, "false": False, "0": False}
 _DURATION: Final = re.compile(
     r"-?P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?"
@@ -68,6 +72,17 @@ class _OnvifFaultsMixin:
         if text and not _DURATION.fullmatch(text):
             raise ValidationError(text[:40], "%r is not an xs:duration")
         return super().duration_from_unicode(cls, text)  # type: ignore[misc]
+
+    def create_in_document(self, ctx: Any, charset: str | None = None) -> None:
+        """The gate parsed and checked the message already: take its tree (and, as spyne's
+        ``XMLID`` parse would give, the elements by ``id``)."""
+        soap = ctx.transport.req_env.get(ENVIRON_KEY)
+        envelope = getattr(soap, "envelope", None)
+        if envelope is None:
+            super().create_in_document(ctx, charset)  # type: ignore[misc]
+            return
+        root = envelope.document
+        ctx.in_document = (root, {e.get("id"): e for e in _ID_ELEMENTS(root)})
 
     def fault_to_parent(
         self, ctx: Any, cls: Any, inst: Any, parent: Any, ns: Any, *a: Any, **k: Any

@@ -42,15 +42,7 @@ def _element_names(message_xml: str | None) -> tuple[tuple[str, Any], ...]:
 
 
 def _as_bus_event(row: EventRow) -> Event:
-    return Event(
-        row.topic,
-        row.source,
-        row.data,
-        time_us=row.time_us,
-        is_property=row.is_property,
-        property_operation=row.property_operation,
-        elements=_element_names(row.message_xml),
-    )
+    return row.event(_element_names(row.message_xml))
 
 
 class EventSearch(TimeScan):

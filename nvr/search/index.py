@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from nvr.db.models import Event as EventRow
 from nvr.db.models import Recording, RecordingJob, Track
-from nvr.events import Event, EventBus
+from nvr.events import DELETE_TRACK_DATA, Event, EventBus
 from nvr.ingest.history import RECORDING_STATE, TRACK_STATE
 from nvr.onvif.events_render import message_element
 from nvr.search.index_metadata import MetadataScanner
@@ -44,7 +44,6 @@ from nvr.store import Store
 log = logging.getLogger("nvr.search")
 
 INDEXED_ROOTS: Final = frozenset({"RecordingHistory", "RecordingConfig"})
-DELETE_TRACK_DATA: Final = "tns1:RecordingConfig/DeleteTrackData"
 HISTORY_TOPICS: Final = (TRACK_STATE, RECORDING_STATE)
 CATALOG_CHANGES: Final = frozenset(
     {"CreateRecording", "DeleteRecording", "CreateTrack", "DeleteTrack"}
@@ -327,20 +326,3 @@ class SearchIndexer:
         if track_id is None:
             return None
         return TrackKey(recording.id, track_id, recording.token, track_token), lo, hi
-
-    # ---- direct notifications -------------------------------------------------------------------
-
-    def data_deleted(self, ranges: Iterable[tuple[str, str, int, int]]) -> None:
-        """The store deleted ``(recording token, track token, start_us, end_us)`` ranges
-        without a DeleteTrackData event reaching the bus: forget them now."""
-        with self._work, self._sessions.begin() as s:
-            ids = ensure_topics(s, HISTORY_TOPICS)
-            for recording_token, track_token, lo, hi in ranges:
-                probe = Event("", (("RecordingToken", recording_token),))
-                recording = self._refs.recording(s, probe)
-                track_id = None if recording is None else recording.tracks.get(track_token)
-                if recording is None or track_id is None:
-                    continue
-                key = TrackKey(recording.id, track_id, recording_token, track_token)
-                delete_track_range(s, key, lo, hi, ids)
-        self.changes.bump()

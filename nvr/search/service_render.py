@@ -13,7 +13,6 @@ from typing import Any
 
 from lxml import etree
 
-from nvr.events import Event
 from nvr.onvif.events_render import message_element
 from nvr.onvif.events_types import notification
 from nvr.search import service_types as st
@@ -134,15 +133,7 @@ def media_attributes(found: MediaAttributes) -> st.MediaAttributes:
 def _message(row: EventRow) -> etree._Element:
     if row.message_xml:
         return etree.fromstring(row.message_xml.encode(), _PARSER)
-    event = Event(
-        row.topic,
-        row.source,
-        row.data,
-        time_us=row.time_us,
-        is_property=row.is_property,
-        property_operation=row.property_operation,
-    )
-    return message_element(event)
+    return message_element(row.event())
 
 
 def event_result(row: EventRow) -> st.FindEventResult:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nvr.events import Event
 from nvr.store.types import Interval, RecordingInfo, TrackInfo
 
 
@@ -68,6 +69,18 @@ class EventRow:
     data: tuple[tuple[str, str], ...]
     message_xml: str | None = None
     start_state: bool = False
+
+    def event(self, elements: tuple[tuple[str, Any], ...] = ()) -> Event:
+        """The row as a bus event (its ElementItems, kept only in ``message_xml``, if given)."""
+        return Event(
+            self.topic,
+            self.source,
+            self.data,
+            time_us=self.time_us,
+            is_property=self.is_property,
+            property_operation=self.property_operation,
+            elements=elements,
+        )
 
 
 @dataclass(frozen=True, slots=True)

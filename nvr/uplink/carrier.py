@@ -79,16 +79,11 @@ class WebSocketCarrier(StreamCarrier):
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         protocol: ClientProtocol,
-        early: bytes = b"",
     ) -> None:
         super().__init__(reader, writer)
         self._protocol = protocol
-        self._early = early
 
     async def read(self) -> bytes:
-        if self._early:
-            data, self._early = self._early, b""
-            return data
         protocol = self._protocol
         while protocol.state is State.OPEN:
             data = await self._reader.read(_READ)
@@ -201,5 +196,4 @@ async def _websocket(
             break
     if not isinstance(events[0], Response) or protocol.subprotocol != PROTOCOL:
         raise HandshakeError(f"the cloud did not accept the {PROTOCOL} subprotocol")
-    carrier = WebSocketCarrier(reader, writer, protocol, _payload(events[1:]))
-    return carrier, b""
+    return WebSocketCarrier(reader, writer, protocol), _payload(events[1:])

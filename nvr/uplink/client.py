@@ -94,9 +94,8 @@ class UplinkClient:
     async def _run(self) -> None:
         timers = self._timers
         backoff = delays(self._factor, timers.backoff_first, timers.backoff_cap)
-        error: str | None = None
+        self._set(UplinkStatus.CONNECTING, None)
         while True:
-            self._set(UplinkStatus.CONNECTING, error)
             try:
                 error = await self._connect_and_serve()
                 backoff = delays(self._factor, timers.backoff_first, timers.backoff_cap)

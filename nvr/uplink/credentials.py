@@ -16,6 +16,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
+from pathlib import Path
 
 from nvr.uplink.settings import AuthorizationServer, Keystore, UplinkConfiguration
 
@@ -35,10 +36,7 @@ def tls_context(config: UplinkConfiguration, keystore: Keystore | None) -> ssl.S
         if cafile is None:
             policy = config.cert_path_validation_policy_id
             raise CredentialError(f"unknown CertPathValidationPolicyID {policy!r}")
-    context = ssl.create_default_context(cafile=str(cafile) if cafile is not None else None)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.check_hostname = True
-    context.verify_mode = ssl.CERT_REQUIRED
+    context = _client_context(cafile)
     if config.certificate_id:
         entry = keystore.certificate(config.certificate_id) if keystore is not None else None
         if entry is None:
@@ -78,11 +76,8 @@ def request_token(server: AuthorizationServer, timeout: float = 15.0) -> str:
         },
         method="POST",
     )
-    context = None
-    if server.token_url.lower().startswith("https:"):
-        cafile = str(server.ca_file) if server.ca_file is not None else None
-        context = ssl.create_default_context(cafile=cafile)
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
+    https = server.token_url.lower().startswith("https:")
+    context = _client_context(server.ca_file) if https else None
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             answer = json.loads(response.read(64 * 1024))
@@ -94,6 +89,14 @@ def request_token(server: AuthorizationServer, timeout: float = 15.0) -> str:
     if not isinstance(token, str) or not token or not token.isprintable():
         raise CredentialError("token response has no access_token")
     return token
+
+
+def _client_context(cafile: Path | None) -> ssl.SSLContext:
+    """TLS 1.2 or later, the server's certificate and host name checked (the defaults of
+    ``create_default_context``) against ``cafile``, or the system's anchors without one."""
+    context = ssl.create_default_context(cafile=str(cafile) if cafile is not None else None)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 def _form(value: str) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from nvr.onvif.access import may_read_media
 from nvr.onvif.request import Principal
 from nvr.uplink.h2conn import Header, header_map
-from nvr.uplink.levels import may_read_media
 from nvr.uplink.rtsp_stream import RtspTunnelStream, is_tunnel_request
 from nvr.uplink.session import Dispatch, StreamHandler, TunnelSession
 from nvr.uplink.streams import AsgiApp, HttpStream, WebSocketStream, asgi_scope

@@ -63,7 +63,6 @@ class UpgradeAnswer:
 
     def __init__(self) -> None:
         self._parser = RtspParser(max_header_size=_MAX_HEAD)
-        self.response: Response | None = None
         self.leftover = b""
 
     def feed(self, data: bytes) -> bool:
@@ -79,7 +78,6 @@ class UpgradeAnswer:
             return False
         if not isinstance(event, Response) or not event.version.startswith("HTTP/1."):
             raise HandshakeError("the cloud did not answer with HTTP/1.1")
-        self.response = event
         if event.status != 101:
             raise HandshakeError(f"upgrade refused: HTTP {event.status} {event.reason}".strip())
         upgrade = event.headers.get("Upgrade") or ""

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from nvr.onvif.access import AccessClass, Level, allowed
+from nvr.onvif.access import Level
 from nvr.onvif.request import Principal
 
-__all__ = ["granted_principal", "may_read_media"]
+__all__ = ["granted_principal"]
 
 _LEVELS = {level.value.lower(): level for level in Level if level is not Level.ANONYMOUS}
 
@@ -25,8 +25,3 @@ def granted_principal(remote_address: str, user_level: Iterable[str]) -> Princip
         if level is not None:
             return Principal(f"uplink:{remote_address}", level)
     return Principal(f"uplink:{remote_address}", Level.ANONYMOUS)
-
-
-def may_read_media(principal: Principal) -> bool:
-    """Whether RTSP through the uplink is allowed (READ_MEDIA, as Digest users need)."""
-    return allowed(principal.level, AccessClass.READ_MEDIA)

@@ -14,10 +14,10 @@ from sqlalchemy.exc import OperationalError
 from nvr.db.models import Event as EventRow
 from nvr.db.models import EventTopic, MetadataIndexMark, PtzPosition
 from nvr.demo.metadata import MOTION_TOPIC, metadata_document
-from nvr.events import Event
+from nvr.events import DELETE_TRACK_DATA, Event
 from nvr.ingest.history import RECORDING_STATE, TRACK_STATE
 from nvr.onvif.namespaces import TT
-from nvr.search.index import DELETE_TRACK_DATA, SearchIndexer
+from nvr.search.index import SearchIndexer
 from nvr.search.timefmt import format_us
 from nvr.store.retention import sweep
 from nvr.store.types import TrackRef

@@ -10,11 +10,11 @@ from h2 import events as h2e
 from h2.config import H2Configuration
 from h2.connection import H2Connection
 
-from nvr.onvif.access import Level
+from nvr.onvif.access import Level, may_read_media
 from nvr.uplink.backoff import delays, spread
 from nvr.uplink.h2conn import INBOUND_WINDOW, ReversedConnection
 from nvr.uplink.handshake import HandshakeError, UpgradeAnswer, upgrade_request
-from nvr.uplink.levels import granted_principal, may_read_media
+from nvr.uplink.levels import granted_principal
 from nvr.uplink.rtsp_stream import is_tunnel_request, tunnel_head
 
 
