@@ -23,10 +23,15 @@ c. ``Rate-Control: no`` throughput of one session over the whole of ``hd`` (up t
    ``--fast-seconds``), first with its segment files evicted from the page cache
    (``posix_fadvise DONTNEED``: read from disk), then again from the page cache, each against a
    ``cat``-like sequential read (1 MiB ``read`` calls) of the same bytes of the same files in
-   the same state; plus, as the ceiling of any asyncio sender on this machine, a plain asyncio
-   loop (in a thread) that writes those bytes (1 MiB writes, no RTP) over loopback TCP to a
-   receiver that only counts them. CPU seconds per GB of the server and of this
-   client show the cost independently of the load of the machine.
+   the same state; then the same from the page cache with a client that only counts the bytes
+   arriving (no walk of the ``$`` frames: what the server sends when its client costs next to
+   nothing; its figure is wire bytes, 0.3 % above media). Two ceilings, over loopback TCP to a
+   receiver that only counts: a plain asyncio loop (in a thread) writing the files' bytes in
+   1 MiB writes (no RTP), the ceiling of any asyncio sender on this machine; and the replay
+   data path without the server, in one thread (the store's forward cursor, the server's
+   framing of RTP packets into 256 kB batches, blocking ``sendall``), the ceiling of this
+   Python packetizing on this machine. CPU seconds per GB of the server and of this client
+   show the cost independently of the load of the machine.
 
 (a) and (b) run with the page cache warm (the data has just been written). Storage and
 database as in ``store_read.py`` (``--dir``, ``--database-url``); everything is removed at the
@@ -37,15 +42,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import random
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,9 +61,11 @@ sys.path[:0] = [str(_HERE), str(_HERE.parent)]  # this folder, then the reposito
 
 from _common import bench_parser, scratch_database, scratch_dir, table  # noqa: E402
 
+from nvr.playback.replay_rtp import TrackSender  # noqa: E402
 from nvr.playback.transport import DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER  # noqa: E402
-from nvr.protocol.ntp import ntp_to_unix_us  # noqa: E402
+from nvr.protocol.ntp import ntp_to_unix_us, unix_us_to_ntp  # noqa: E402
 from nvr.protocol.onvif_replay import FLAG_T, ReplayExtension  # noqa: E402
+from nvr.protocol.payload import make_packetizer  # noqa: E402
 from nvr.protocol.rtp import parse_rtp  # noqa: E402
 from nvr.protocol.rtsp import Headers, Request, Response, RtspParser  # noqa: E402
 from nvr.protocol.rtsp_headers import format_utc_time  # noqa: E402
@@ -214,6 +223,10 @@ class Client:
     first_media_us: int | None = None
     last_media_us: int | None = None
     terminal: asyncio.Future[None] | None = None
+    count_only: bool = False
+    """Only count the bytes arriving (``wire_bytes``, ``last_byte``); nothing is parsed."""
+    wire_bytes: int = 0
+    last_byte: float | None = None
 
     @property
     def url(self) -> str:
@@ -231,6 +244,10 @@ class Client:
         and hand RTSP messages to the parser; returns where the incomplete tail starts. A full
         parse of every frame would make this client, not the server, the bottleneck with
         Rate-Control no."""
+        if self.count_only:
+            self.wire_bytes += end - pos
+            self.last_byte = time.perf_counter()
+            return end
         while pos < end:
             if buf[pos] == 0x24:
                 stop = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3]) if pos + 4 <= end else end + 1
@@ -443,6 +460,31 @@ async def fast(
         await client.close()
 
 
+async def fast_counting(
+    server: ServerProcess, max_seconds: float, quiet: float = 0.5
+) -> tuple[int, float, float, float]:
+    """:func:`fast` with a client that, once PLAY is sent, only counts the bytes arriving:
+    (wire bytes, seconds to the last byte, server and client CPU s). The end of the recording
+    is the last byte before ``quiet`` seconds without any."""
+    client = Client(server.port, "/recordings/hd")
+    await client.setup()
+    try:
+        cpu0, own0 = server.cpu(), time.process_time()
+        start = time.perf_counter()
+        client.count_only = True
+        client.play(T0, rate_control=False)
+        while True:
+            await asyncio.sleep(quiet / 5)
+            now = time.perf_counter()
+            last = client.last_byte
+            if (last is not None and now - last > quiet) or now - start > max_seconds:
+                break
+        cpu, own = server.cpu() - cpu0, time.process_time() - own0
+        return client.wire_bytes, (last or now) - start, cpu, own
+    finally:
+        await client.close()
+
+
 def evict(paths: list[Path]) -> None:
     """Drop the files from the page cache (written back first), so the next read hits disk."""
     for path in paths:
@@ -470,10 +512,10 @@ def raw_read(paths: list[Path], limit: int) -> tuple[int, float]:
     return total, time.perf_counter() - start
 
 
-def send_files(port: int, limit: int, paths: list[Path]) -> float:
+def send_files(port: int, limit: int, paths: list[Path]) -> tuple[int, float]:
     """The loopback reference sender (run in a thread with its own loop): the files' bytes, up
     to ``limit``, in 1 MiB ``transport.write`` calls with the RTSP server's flow control, then
-    close; returns its CPU seconds."""
+    close; returns the bytes and its CPU seconds."""
 
     class Sender(asyncio.Protocol):
         def __init__(self) -> None:
@@ -486,11 +528,13 @@ def send_files(port: int, limit: int, paths: list[Path]) -> float:
         def resume_writing(self) -> None:
             self.ready.set()
 
+    total = 0
+
     async def run() -> None:
+        nonlocal total
         loop = asyncio.get_running_loop()
         transport, sender = await loop.create_connection(Sender, "127.0.0.1", port)
         transport.set_write_buffer_limits(DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER)  # as TcpChannel
-        total = 0
         for path in paths:
             fd = os.open(path, os.O_RDONLY)
             try:
@@ -505,7 +549,35 @@ def send_files(port: int, limit: int, paths: list[Path]) -> float:
 
     cpu0 = time.thread_time()
     asyncio.run(run())
-    return time.thread_time() - cpu0
+    return total, time.thread_time() - cpu0
+
+
+def send_rtp(port: int, limit: int, store: Store) -> tuple[int, float]:
+    """The replay data path of one Rate-Control no session without the server around it, in
+    one thread: ``hd`` from the store's forward cursor, each access unit framed as ``$``
+    RTP packets by a track sender (``TrackSender.frame_into``, the server's fast path),
+    blocking ``sendall`` of 256 kB batches; returns the media bytes (RTP packets) and its
+    CPU seconds."""
+    cursor = store.reader_for(store.get_track("hd", "VIDEO001")).cursor(T0)
+    sender = TrackSender(0, "video", 96, 90_000, make_packetizer("H264", 90_000))
+    media = 0
+    cpu0 = time.thread_time()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        out = bytearray()
+        packets = 0
+        while media < limit and (frames := cursor.read()):
+            for frame in frames:
+                ntp = unix_us_to_ntp(frame.time_us)
+                timestamp = sender.seq.timestamp(frame.time_us)
+                packets += sender.frame_into(out, 0, frame.data, timestamp, ntp, 0, 1)
+                if len(out) >= 256 * 1024:
+                    sock.sendall(out)
+                    media += len(out) - 4 * packets
+                    out, packets = bytearray(), 0
+        sock.sendall(out)
+        media += len(out) - 4 * packets
+    cursor.close()
+    return media, time.thread_time() - cpu0
 
 
 class _Counter(asyncio.BufferedProtocol):
@@ -527,21 +599,25 @@ class _Counter(asyncio.BufferedProtocol):
             self.done.set_result(self.received)
 
 
-async def loopback(paths: list[Path], limit: int) -> tuple[int, float, float, float]:
-    """The reference sender's bytes over loopback: (bytes, seconds, sender and receiver CPU).
-    Sender and receiver share this process (the receiver only counts: little GIL for it)."""
+async def loopback(send: Callable[[int], tuple[int, float]]) -> tuple[int, float, float, float]:
+    """``send(port)`` (in a thread: bytes sent, its CPU s) to a receiver that only counts, over
+    loopback: (bytes, seconds, sender and receiver CPU). Sender and receiver share this
+    process (the receiver only counts: little GIL for it)."""
     loop = asyncio.get_running_loop()
     done: asyncio.Future[int] = loop.create_future()
     server = await loop.create_server(lambda: _Counter(done), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     cpu0 = time.process_time()
     start = time.perf_counter()
-    sender = loop.run_in_executor(None, send_files, port, limit, paths)
-    total = await done
+    sender = loop.run_in_executor(None, send, port)
+    finished, _ = await asyncio.wait({done, sender}, return_when=asyncio.FIRST_COMPLETED)
+    if sender in finished:
+        sender.result()  # raises what failed it, or the receiver sees the end next
+        await done
     elapsed = time.perf_counter() - start
-    sender_cpu = await sender
+    nbytes, sender_cpu = await sender
     server.close()
-    return total, elapsed, sender_cpu, time.process_time() - cpu0 - sender_cpu
+    return nbytes, elapsed, sender_cpu, time.process_time() - cpu0 - sender_cpu
 
 
 def segment_files(media: Path, segments: list[SegmentInfo]) -> list[Path]:
@@ -613,14 +689,24 @@ def main(argv: list[str] | None = None) -> int:
             )
         finally:
             server.stop()
-        latencies, steps, (cold, warm) = results
+        latencies, steps, (cold, warm, counted) = results
         evict(files)
         raw_cold = Rate("raw read, from disk", *raw_read(files, cold.nbytes))
         raw_warm = Rate("raw read, page cache", *raw_read(files, warm.nbytes))
-        sender = Rate(
-            "plain asyncio sender, page cache", *asyncio.run(loopback(files, warm.nbytes))
-        )
-    report(latencies, steps, [(cold, raw_cold), (warm, raw_warm), (warm, sender)])
+        send = functools.partial(send_files, limit=warm.nbytes, paths=files)
+        sender = Rate("plain asyncio sender, page cache", *asyncio.run(loopback(send)))
+        store = Store(engine, settings_for(media))
+        store.open()
+        try:
+            send = functools.partial(send_rtp, limit=warm.nbytes, store=store)
+            path = Rate("replay data path, no server, page cache", *asyncio.run(loopback(send)))
+        finally:
+            store.close()
+    report(
+        latencies,
+        steps,
+        [(cold, raw_cold), (warm, raw_warm), (counted, raw_warm), (warm, sender), (warm, path)],
+    )
     return 0
 
 
@@ -631,7 +717,7 @@ async def measure(
     day_end: int,
     hd_end: int,
     files: list[Path],
-) -> tuple[list[float], list[RampResult], tuple[Rate, Rate]]:
+) -> tuple[list[float], list[RampResult], tuple[Rate, Rate, Rate]]:
     latencies = await first_packet(server.port, args.seeks, day_end)
     print(f"(a) {len(latencies)} PLAYs done", flush=True)
     steps = []
@@ -641,8 +727,12 @@ async def measure(
     evict(files)
     cold = Rate("Rate-Control no, 1 session, from disk", *await fast(server, args.fast_seconds))
     warm = Rate("Rate-Control no, 1 session, page cache", *await fast(server, args.fast_seconds))
+    counted = Rate(
+        "Rate-Control no, page cache, counting client",
+        *await fast_counting(server, args.fast_seconds),
+    )
     print("(c) Rate-Control no done\n", flush=True)
-    return latencies, steps, (cold, warm)
+    return latencies, steps, (cold, warm, counted)
 
 
 def report(
@@ -708,10 +798,11 @@ def report(
         goal = ">= 0.5 " + ("OK" if ratio >= 0.5 else "MISSED")
         if lines:
             lines.append([])
-        if not any(replay is r for r in shown):
-            lines.append(replay.row())
-            shown.append(replay)
-        lines += [reference.row(), ["  replay / " + reference.label, f"{ratio:.2f}"]]
+        for rate in (replay, reference):
+            if not any(rate is r for r in shown):
+                lines.append(rate.row())
+                shown.append(rate)
+        lines.append(["  replay / " + reference.label, f"{ratio:.2f}"])
         lines[-1] += [""] * 4 + [goal if reference.label.startswith("raw") else "(ceiling)"]
     print(
         table(

@@ -62,7 +62,9 @@ def test_replay_bench(database_url: str, tmp_path: Path) -> None:
         "replay.py", database_url, "--minutes", "5", "--hd-minutes", "1", "--seeks", "10",
         "--sessions", "3", "--hold", "1", "--fast-seconds", "10", "--dir", str(tmp_path),
     )  # fmt: skip
-    for row in ("random times of day", "3 x 1x", "Rate-Control no, 1 session", "raw read"):
+    rows = ("random times of day", "3 x 1x", "Rate-Control no, 1 session", "raw read")
+    rows += ("counting client", "replay data path, no server")
+    for row in rows:
         assert row in out, out
     assert not any(tmp_path.iterdir()), "the benchmark left files behind"
 

@@ -77,10 +77,14 @@ def _pair(encoding: str, mtu: int) -> tuple[TrackSender, TrackSender]:
     return a, b
 
 
-def _check_framed_equals_packets(encoding: str, mtu: int, units: list[tuple[bytes, int]]) -> None:
+def _check_framed_equals_packets(
+    encoding: str, mtu: int, units: list[tuple[bytes, int]], seq: int | None = None
+) -> None:
     """``frame_into`` (the Rate-Control no fast path) writes, as ``$`` frames, exactly the
-    packets ``packets`` builds, and numbers them alike."""
+    packets ``packets`` builds, and numbers them alike (from sequence number ``seq``)."""
     by_packets, by_frames = _pair(encoding, mtu)
+    if seq is not None:
+        by_packets.seq.next_seq = by_frames.seq.next_seq = seq
     wire = bytearray()
     expected = []
     for n, (data, flags) in enumerate(units):
@@ -135,15 +139,19 @@ def _nal(header: bytes, body: bytes) -> bytes:
         min_size=1,
         max_size=6,
     ),
+    seq=st.one_of(st.integers(0xFF00, 0xFFFF), st.integers(0, 0xFFFF)),
 )
-def test_framed_access_units_equal_the_packets(encoding: str, mtu: int, units: list) -> None:  # type: ignore[type-arg]
-    """Any NAL unit types (slices, key frames, parameter sets, garbage), sizes around the MTU."""
+def test_framed_access_units_equal_the_packets(
+    encoding: str, mtu: int, units: list[tuple[list[tuple[bytes, int]], int]], seq: int
+) -> None:
+    """Any NAL unit types (slices, key frames, parameter sets, garbage), sizes around the MTU,
+    sequence numbers that wrap inside an access unit."""
     header_len = 1 if encoding == "H264" else 2
     built = [
         (b"".join(_nal(h[:header_len], bytes([n]) * size) for h, size in nals), flags)
         for n, (nals, flags) in enumerate(units)
     ]
-    _check_framed_equals_packets(encoding, mtu, built)
+    _check_framed_equals_packets(encoding, mtu, built, seq)
 
 
 def test_sender_report_zeros_and_bye() -> None:
