@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ from nvr.playback.replay_sdp import (
     rtp_format,
 )
 from nvr.playback.replay_session import ReplaySession, SessionTrack, track_extent
+from nvr.playback.replay_wire import NATIVE
 from nvr.playback.resource import (
     Description,
     MediaResource,
@@ -69,6 +71,8 @@ from nvr.store.reader import TrackReader
 from nvr.store.types import NoRecording
 
 __all__ = ["REPLAY_TAG", "RecordingResolver", "RecordingResource", "ReplaySession"]
+
+log = logging.getLogger(__name__)
 
 REPLAY_TAG = "onvif-replay"
 
@@ -93,6 +97,11 @@ class RecordingResolver:
         read_bytes: int = 2 * 1024 * 1024,
         cname: str = "nvr",
     ) -> None:
+        if not NATIVE:
+            log.warning(
+                "the native RTP layout (nvr/playback/_wire.c) is not built: replay over TCP "
+                "packetizes in Python, which takes about twice the CPU"
+            )
         self.store = store
         self.prefix = "/" + prefix.strip("/") + "/"
         self.fallback = fallback

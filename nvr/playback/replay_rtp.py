@@ -13,7 +13,7 @@ RTP-only clients (FFmpeg) learn that the stream ended.
 
 from __future__ import annotations
 
-from nvr.playback.replay_wire import fragment_into
+from nvr.playback.replay_wire import fragmenter
 from nvr.playback.sequencer import RtpSequencer
 from nvr.protocol.onvif_replay import (
     FLAG_D,
@@ -44,7 +44,7 @@ class TrackSender:
     """Numbering (SSRC, sequence, timestamps via :class:`RtpSequencer`) and packetization of
     one track of one session. ``index`` is the track's index in the session's sink."""
 
-    __slots__ = ("_fragments", "cname", "index", "media", "packetizer", "seq")
+    __slots__ = ("_fragment", "_fu_bytes", "cname", "index", "media", "packetizer", "seq")
 
     def __init__(
         self,
@@ -61,11 +61,17 @@ class TrackSender:
         self.packetizer = packetizer
         self.seq = RtpSequencer(payload_type, clock_rate)
         self.cname = cname
-        # Whether ``replay_wire`` may fragment this track's access units (H.264/H.265).
-        self._fragments = isinstance(packetizer, H26xPacketizer)
+        # ``replay_wire``'s fast path for this track's access units (H.264/H.265).
+        h26x = isinstance(packetizer, H26xPacketizer)
+        self._fragment = fragmenter(packetizer) if h26x else None
+        self._fu_bytes = packetizer.syntax.header_len + 1 if h26x else 0
 
-    def packets(self, data: bytes, timestamp: int, ntp: int, flags: int, cseq: int) -> list[bytes]:
+    def packets(
+        self, data: bytes | memoryview, timestamp: int, ntp: int, flags: int, cseq: int
+    ) -> list[bytes]:
         """The RTP packets of one stored access unit (PayloadError if it cannot be split)."""
+        if type(data) is not bytes:
+            data = bytes(data)  # a view of the reader's span (the packetizers slice bytes)
         seq = self.seq
         pt, ssrc, n = seq.payload_type, seq.ssrc, seq.next_seq
         out: list[bytes] = []
@@ -93,7 +99,7 @@ class TrackSender:
         self,
         out: bytearray,
         channel: int,
-        data: bytes,
+        data: bytes | memoryview,
         timestamp: int,
         ntp: int,
         flags: int,
@@ -102,22 +108,23 @@ class TrackSender:
         """Append the packets of one access unit to ``out`` as interleaved frames on
         ``channel`` (the same packets as :meth:`packets`); returns how many."""
         seq = self.seq
-        done = None
-        if self._fragments:
-            done = fragment_into(
-                out, self.packetizer, data, channel, seq.payload_type, seq.next_seq, timestamp,
-                seq.ssrc, ntp, flags, cseq,
+        fragment = self._fragment
+        count = 0
+        if fragment is not None:
+            count = fragment(
+                out, data, channel, seq.payload_type, seq.next_seq, timestamp & _U32, seq.ssrc,
+                ntp, flags, cseq,
             )  # fmt: skip
-        if done is None:
+        if not count:
             packets = self.packets(data, timestamp, ntp, flags, cseq)
             for packet in packets:
                 out += interleaved_header(channel, len(packet))
                 out += packet
             return len(packets)
-        count, octets = done
+        fu_bytes = self._fu_bytes
         seq.next_seq = (seq.next_seq + count) & 0xFFFF
         seq.packet_count += count
-        seq.octet_count += octets
+        seq.octet_count += len(data) - 4 - (fu_bytes - 1) + count * fu_bytes
         return count
 
     def report(self, ntp: int, rtp_timestamp: int, *, bye: bool = False) -> bytes:

@@ -234,6 +234,7 @@ class ReplaySession:
                     plan.end_us,
                     key_only=scan,
                     min_spacing_us=plan.min_spacing_us if scan else 0,
+                    views=True,  # the packetizing copies each frame once, from its span
                 )
             )
         readers = [self.tracks[i].reader for i in played]

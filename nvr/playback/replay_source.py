@@ -20,6 +20,9 @@ from nvr.store.types import Frame
 
 __all__ = ["FrameSource", "StoreForward", "run_ended"]
 
+READ_AHEAD = 2
+"""Batches a source reads ahead of the one being sent."""
+
 
 class Worker(Protocol):
     def read(self, max_items: int = ..., max_bytes: int = ...) -> Batch: ...
@@ -78,8 +81,12 @@ class FrameSource:
         self.closed = False
 
     def _read(self) -> None:
-        if not self.closed:
-            self._ready.append(self.worker.read(max_bytes=self.read_bytes))
+        # Read ahead up to READ_AHEAD batches in one go (one hand-over to the thread pool).
+        while not self.closed:
+            batch = self.worker.read(max_bytes=self.read_bytes)
+            self._ready.append(batch)
+            if batch.status is not Status.MORE or len(self._ready) >= READ_AHEAD:
+                break
 
     def _kick(self) -> concurrent.futures.Future[None]:
         future = self._future
@@ -96,8 +103,9 @@ class FrameSource:
         batch = self._ready.popleft()
         self.pending.extend(batch.items)
         self.status = batch.status
-        if batch.status is Status.MORE and not self._ready:
-            self._kick()
+        ready = self._ready
+        if batch.status is Status.MORE and (not ready or ready[-1].status is Status.MORE):
+            self._kick()  # keep reading ahead (nothing new while a read is in flight)
         return batch.status
 
     async def wait_live(self, timeout: float) -> None:

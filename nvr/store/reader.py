@@ -54,6 +54,8 @@ DEFAULT_LIVE_SLACK_US = 10_000_000
 run's newest clean point (the index trails the camera by up to one checkpoint)."""
 
 MAX_SPAN_BYTES = 8 * 1024 * 1024
+SPLIT_READ_BYTES = 8 * 1024
+"""Frames this large on average are read one ``pread`` each rather than sliced from a span."""
 
 
 class SegmentUnreadable(OSError):
@@ -427,10 +429,15 @@ class TrackReader:
         *,
         key_only: bool = False,
         min_spacing_us: int = 0,
+        views: bool = False,
     ) -> ForwardCursor:
         """A forward cursor from the clean point for ``start_us`` (see :meth:`clean_point`)
-        to frames before ``end_us`` (None: open-ended, it can follow the live edge)."""
-        return ForwardCursor(self, start_us, end_us, key_only, min_spacing_us)
+        to frames before ``end_us`` (None: open-ended, it can follow the live edge).
+
+        ``views``: frame data as ``memoryview`` slices of one read buffer per span instead of
+        ``bytes`` of their own: no copy per frame and one ``pread`` per span, for a consumer
+        that accepts any buffer (replay's packetizing); a view keeps its span alive."""
+        return ForwardCursor(self, start_us, end_us, key_only, min_spacing_us, views)
 
     def frames(
         self,
@@ -579,8 +586,11 @@ class TrackReader:
             log.warning("segment %s unreadable: %s", seg.id, exc)
             return -1
 
-    def _read(self, seg: _Seg, idx: DecodedIndex, lo: int, hi: int, fd: int) -> list[Frame]:
-        """Frames ``lo..hi-1`` of a segment, read with as few ``pread`` calls as possible."""
+    def _read(
+        self, seg: _Seg, idx: DecodedIndex, lo: int, hi: int, fd: int, views: bool = False
+    ) -> list[Frame]:
+        """Frames ``lo..hi-1`` of a segment, read with as few ``pread`` calls as possible
+        (``views``: see :meth:`cursor`)."""
         out: list[Frame] = []
         offsets, sizes = idx.offsets, idx.sizes
         start, rate = seg.start_us, seg.clock_rate
@@ -594,16 +604,28 @@ class TrackReader:
             if j - 1 > i and offsets[j - 1] + sizes[j - 1] > limit:
                 j -= 1
             span = offsets[j - 1] + sizes[j - 1] - base
-            buf = os.pread(fd, span, base)
-            if len(buf) != span:
-                raise SegmentUnreadable(f"segment {seg.id} ({seg.path}) is shorter than indexed")
-            if j - i == 1:
-                datas = [buf]
+            if views:
+                buf = os.pread(fd, span, base)
+                short = len(buf) != span
+                whole = memoryview(buf)
+                datas = [
+                    whole[o - base : o - base + n]
+                    for o, n in zip(offsets[i:j], sizes[i:j], strict=True)
+                ]
+            elif span >= SPLIT_READ_BYTES * (j - i):
+                # Large frames: one pread each, so the kernel copies them (without the GIL)
+                # instead of a slice copy of a span (with it).
+                datas = [os.pread(fd, n, o) for o, n in zip(offsets[i:j], sizes[i:j], strict=True)]
+                short = any(len(d) != n for d, n in zip(datas, sizes[i:j], strict=True))
             else:
+                buf = os.pread(fd, span, base)
+                short = len(buf) != span
                 datas = [
                     buf[o - base : o - base + n]
                     for o, n in zip(offsets[i:j], sizes[i:j], strict=True)
-                ]
+                ] if j - i > 1 else [buf]  # fmt: skip
+            if short:
+                raise SegmentUnreadable(f"segment {seg.id} ({seg.path}) is shorter than indexed")
             out += [
                 new_frame(
                     data,
@@ -648,8 +670,10 @@ class ForwardCursor:
         end_us: int | None,
         key_only: bool,
         min_spacing_us: int,
+        views: bool = False,
     ) -> None:
         self._r = reader
+        self._views = views
         self._start_us = start_us
         self._end_us = end_us
         self._key_only = key_only
@@ -691,7 +715,7 @@ class ForwardCursor:
                 continue
             lo, hi = span
             try:
-                frames = r._read(seg, idx, lo, hi, self._fd_for(seg))
+                frames = r._read(seg, idx, lo, hi, self._fd_for(seg), self._views)
             except OSError as exc:
                 log.warning("segment %s skipped: %s", seg.id, exc)
                 self.skipped_segments += 1

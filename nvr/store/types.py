@@ -157,6 +157,7 @@ class Frame:
     """One stored access unit, as the reader hands it to replay and export."""
 
     data: bytes
+    """A ``memoryview`` instead from a cursor opened with ``views`` (replay)."""
     time_us: int
     duration: int
     """In ``clock_rate`` units."""

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nvr.playback import replay_wire
 from nvr.playback.replay_rtp import TrackSender
 from nvr.playback.replay_sdp import SdpTrack, build_description, position_of_control, rtp_format
 from nvr.protocol.ntp import unix_us_to_ntp
@@ -177,3 +178,19 @@ def test_sdp_names_tracks_by_position_and_leaves_out_what_cannot_be_sent() -> No
     assert sd.media[1].rtpmap(98).encoding_name == "vnd.onvif.metadata"
     assert position_of_control("rtsp://h/recordings/R/track12") == 12
     assert position_of_control("rtsp://h/recordings/R/video") is None
+
+
+def test_native_layout_is_built() -> None:
+    """The install builds the C module (a compiler is part of the set-up); without it replay
+    would fall back to the Python packetizer, correct but at about twice the CPU."""
+    assert replay_wire.NATIVE
+
+
+def test_without_the_native_layout_every_unit_takes_the_packetizers_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(replay_wire, "_wire", None)
+    units = [(data, FLAG_C if key else 0) for data, key, _ in encoded_video()[:12]]
+    _check_framed_equals_packets("H264", 300, units)
+    sender = TrackSender(0, "video", 96, 90_000, make_packetizer("H264", 90_000))
+    assert sender._fragment is None
