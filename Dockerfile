@@ -4,7 +4,11 @@ WORKDIR /opt/nvr/src
 COPY pyproject.toml README.md ./
 COPY nvr ./nvr
 COPY migrations ./migrations
-RUN pip install --no-cache-dir -e .
+COPY setup.py ./
+# gcc for the replay fast path (nvr/playback/_wire.c), removed again in the same layer
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir -e . \
+    && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/*
 USER nvr
 ENV NVR_DATA_DIR=/var/lib/nvr
 EXPOSE 8080 8554
