@@ -94,7 +94,7 @@ class RecordingResolver:
         fallback: ResourceResolver | None = None,
         read_threads: int = 4,
         mtu: int = 1400,
-        read_bytes: int = 2 * 1024 * 1024,
+        read_bytes: int = 4 * 1024 * 1024,
         cname: str = "nvr",
     ) -> None:
         if not NATIVE:

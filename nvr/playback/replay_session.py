@@ -63,6 +63,8 @@ _BATCH_BYTES = 256 * 1024
 """Rate-Control no: access units of one track handed to the sink in one go, up to this."""
 PACED_READ_BYTES = 256 * 1024
 """Chunk read at once with Rate-Control yes: seconds of video, little memory per session."""
+FAST_READ_AHEAD = 3
+"""Rate-Control no: batches (of ``read_bytes``) read ahead of the one being sent."""
 PACE_LEAD = 0.04
 """Rate-Control yes sends what is due within this many seconds at once: one wake-up per
 video frame interval for all tracks instead of one per packet (clients buffer far more)."""
@@ -101,7 +103,7 @@ class ReplaySession:
         sink: PacketSink,
         executor: concurrent.futures.Executor,
         *,
-        read_bytes: int = 2 * 1024 * 1024,
+        read_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.tracks = tracks
         self.executor = executor
@@ -155,7 +157,10 @@ class ReplaySession:
             source = FrameSource(worker, self.executor, 0)
         # No await below: RTP-Info must match the first packets the producer sends.
         assert source is not None
-        source.read_bytes = PACED_READ_BYTES if plan.rate_control else self.read_bytes
+        if plan.rate_control:
+            source.read_bytes, source.read_ahead = PACED_READ_BYTES, 2
+        else:  # as fast as the client takes it: a slow read must not leave the socket idle
+            source.read_bytes, source.read_ahead = self.read_bytes, FAST_READ_AHEAD
         if self.source is not None and self.source is not source:
             self.source.close()
         self.source, self.plan = source, plan

@@ -20,9 +20,6 @@ from nvr.store.types import Frame
 
 __all__ = ["FrameSource", "StoreForward", "run_ended"]
 
-READ_AHEAD = 2
-"""Batches a source reads ahead of the one being sent."""
-
 
 class Worker(Protocol):
     def read(self, max_items: int = ..., max_bytes: int = ...) -> Batch: ...
@@ -68,11 +65,17 @@ class FrameSource:
     """
 
     def __init__(
-        self, worker: Worker, executor: concurrent.futures.Executor, read_bytes: int
+        self,
+        worker: Worker,
+        executor: concurrent.futures.Executor,
+        read_bytes: int,
+        read_ahead: int = 2,
     ) -> None:
         self.worker = worker
         self._executor = executor
         self.read_bytes = read_bytes
+        self.read_ahead = read_ahead
+        """Batches read ahead of the one being sent (more smooth out slow reads)."""
         self._ready: deque[Batch] = deque()
         self._future: concurrent.futures.Future[None] | None = None
         self.pending: deque[Item] = deque()
@@ -81,11 +84,11 @@ class FrameSource:
         self.closed = False
 
     def _read(self) -> None:
-        # Read ahead up to READ_AHEAD batches in one go (one hand-over to the thread pool).
+        # Read ahead up to read_ahead batches in one go (one hand-over to the thread pool).
         while not self.closed:
             batch = self.worker.read(max_bytes=self.read_bytes)
             self._ready.append(batch)
-            if batch.status is not Status.MORE or len(self._ready) >= READ_AHEAD:
+            if batch.status is not Status.MORE or len(self._ready) >= self.read_ahead:
                 break
 
     def _kick(self) -> concurrent.futures.Future[None]:
