@@ -75,6 +75,7 @@ class FrameSource:
         self._executor = executor
         self.read_bytes = read_bytes
         self.read_ahead = read_ahead
+        self._waiting = False  # the producer waits for a batch: hand the next one over at once
         """Batches read ahead of the one being sent (more smooth out slow reads)."""
         self._ready: deque[Batch] = deque()
         self._future: concurrent.futures.Future[None] | None = None
@@ -84,11 +85,17 @@ class FrameSource:
         self.closed = False
 
     def _read(self) -> None:
-        # Read ahead up to read_ahead batches in one go (one hand-over to the thread pool).
+        # Read ahead up to read_ahead batches in one go (one hand-over to the thread pool),
+        # but hand a batch over at once when the producer may be waiting for it (a PLAY's
+        # first packet, or a producer that caught up).
         while not self.closed:
             batch = self.worker.read(max_bytes=self.read_bytes)
             self._ready.append(batch)
-            if batch.status is not Status.MORE or len(self._ready) >= self.read_ahead:
+            if (
+                self._waiting
+                or batch.status is not Status.MORE
+                or len(self._ready) >= self.read_ahead
+            ):
                 break
 
     def _kick(self) -> concurrent.futures.Future[None]:
@@ -102,7 +109,11 @@ class FrameSource:
     async def take(self) -> Status:
         """Move the next batch into ``pending``; returns its status."""
         while not self._ready:
-            await asyncio.wrap_future(self._kick())
+            self._waiting = True
+            try:
+                await asyncio.wrap_future(self._kick())
+            finally:
+                self._waiting = False
         batch = self._ready.popleft()
         self.pending.extend(batch.items)
         self.status = batch.status
