@@ -129,9 +129,9 @@ def record(store: Store, token: str = TOKEN, runs: tuple[tuple[int, int], ...] =
 class ReplayServer:
     """An RTSP server with a :class:`RecordingResolver`, on a loop thread."""
 
-    def __init__(self, loop: LoopThread, store: Store, **options: object) -> None:
+    def __init__(self, loop: LoopThread, store: Store, mtu: int = 1400, **options: object) -> None:
         self.loop = loop
-        self.resolver = RecordingResolver(store)
+        self.resolver = RecordingResolver(store, mtu=mtu)
 
         async def start() -> RtspServer:
             server = RtspServer("127.0.0.1", 0, self.resolver, **options)  # type: ignore[arg-type]
@@ -153,8 +153,10 @@ class ReplayServer:
 
 
 @contextlib.contextmanager
-def replay_server(loop: LoopThread, store: Store, **options: object) -> Iterator[ReplayServer]:
-    server = ReplayServer(loop, store, **options)
+def replay_server(
+    loop: LoopThread, store: Store, mtu: int = 1400, **options: object
+) -> Iterator[ReplayServer]:
+    server = ReplayServer(loop, store, mtu, **options)
     try:
         yield server
     finally:

@@ -30,11 +30,13 @@ from tests.conftest import require_binary
 from tests.playback.replay_footage import (
     T0,
     Footage,
+    LoopThread,
     ReplayServer,
     S,
     footage,
     loop,
     record,
+    replay_server,
     server,
 )
 
@@ -112,6 +114,26 @@ def test_rtspsrc_forward_from_a_clock_time(server: ReplayServer, footage: Footag
     assert len(decoded) >= len(expected) - 1  # every access unit it received decodes
     assert {"event": "eos", "media": "video"} in records  # the T bit ended the stream
     assert elapsed < 8  # 7 s of footage: Rate-Control no is not paced
+
+
+@pytest.mark.parametrize("rate_control", [False, True])
+def test_rtspsrc_decodes_what_the_native_path_fragments(
+    loop: LoopThread, footage: Footage, rate_control: bool
+) -> None:
+    """A 40-byte MTU: nearly every access unit is cut into FU-A packets, the P frames by the
+    native layout (``_wire.c``), with and without Rate-Control; rtspsrc reassembles and
+    decodes them all (but the last, see the module docstring)."""
+    end = T0 + 4 * S
+    with replay_server(loop, footage.store, mtu=40) as small:
+        pace = () if rate_control else ("--no-rate-control",)
+        records, _ = gst_replay(small.url(), "--start", T0 + 2_440_000, "--end", end, *pace)
+    video = units(records)
+    expected = [t for t in footage.video_times if T0 + 2 * S <= t < end]
+    assert_tail([u["ntp_us"] for u in video], expected)
+    # Fragmented: the first packets of successive access units are several numbers apart.
+    assert (video[-1]["seq"] - video[0]["seq"]) & 0xFFFF > 2 * (len(video) - 1)
+    decoded = [r for r in records if r["event"] == "frame"]
+    assert len(decoded) >= len(expected) - 2
 
 
 def test_rtspsrc_rate_control_paces_in_real_time(server: ReplayServer, footage: Footage) -> None:
