@@ -113,7 +113,7 @@ class TrackSender:
         if fragment is not None:
             count = fragment(
                 out, data, channel, seq.payload_type, seq.next_seq, timestamp & _U32, seq.ssrc,
-                ntp, flags, cseq,
+                ntp, flags, cseq & 0xFF,
             )  # fmt: skip
         if not count:
             packets = self.packets(data, timestamp, ntp, flags, cseq)

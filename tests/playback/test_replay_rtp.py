@@ -194,3 +194,17 @@ def test_without_the_native_layout_every_unit_takes_the_packetizers_path(
     _check_framed_equals_packets("H264", 300, units)
     sender = TrackSender(0, "video", 96, 90_000, make_packetizer("H264", 90_000))
     assert sender._fragment is None
+
+
+def test_any_cseq_gives_its_low_byte() -> None:
+    """RTSP does not bound CSeq: the replay words carry its low 8 bits on either path."""
+    by_packets, by_frames = _pair("H264", 60)
+    data = next(d for d, key, _ in encoded_video() if not key and len(d) > 120)
+    wire = bytearray()
+    cseq = 2**70 + 0x1AB
+    assert by_frames.frame_into(wire, 0, data, 0, 5, 0, cseq) > 1
+    packets = by_packets.packets(data, 0, 5, 0, cseq)
+    assert ReplayExtension.from_packet(parse_rtp(packets[0])).cseq == 0xAB  # type: ignore[union-attr]
+    parser = RtspParser()
+    parser.feed(bytes(wire))
+    assert [f.payload for f in parser] == packets
