@@ -158,7 +158,7 @@ class ReplaySession:
         # No await below: RTP-Info must match the first packets the producer sends.
         assert source is not None
         if plan.rate_control:
-            source.read_bytes, source.read_ahead = PACED_READ_BYTES, 2
+            source.read_bytes, source.read_ahead = PACED_READ_BYTES, 1
         else:  # as fast as the client takes it: a slow read must not leave the socket idle
             source.read_bytes, source.read_ahead = self.read_bytes, FAST_READ_AHEAD
         if self.source is not None and self.source is not source:
@@ -239,7 +239,8 @@ class ReplaySession:
                     plan.end_us,
                     key_only=scan,
                     min_spacing_us=plan.min_spacing_us if scan else 0,
-                    views=True,  # the packetizing copies each frame once, from its span
+                    # Rate-Control no: the packetizing copies each frame once, from its span.
+                    views=not plan.rate_control,
                 )
             )
         readers = [self.tracks[i].reader for i in played]

@@ -118,7 +118,8 @@ class FrameSource:
         self.pending.extend(batch.items)
         self.status = batch.status
         ready = self._ready
-        if batch.status is Status.MORE and (not ready or ready[-1].status is Status.MORE):
+        more = not ready or ready[-1].status is Status.MORE
+        if batch.status is Status.MORE and len(ready) < self.read_ahead and more:
             self._kick()  # keep reading ahead (nothing new while a read is in flight)
         return batch.status
 
