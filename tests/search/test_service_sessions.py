@@ -115,12 +115,13 @@ def test_wait_time_and_min_results_at_the_live_edge(
 
 
 def test_keep_alive_expiry_and_reset(search: SearchClient, world: World) -> None:
-    second = dt.timedelta(seconds=1)
-    token = search.call("FindRecordings", Scope={}, KeepAliveTime=second)
+    # 2 s to live; 0.5 s sleeps leave a loaded CI machine 1.5 s for each request itself.
+    keep = dt.timedelta(seconds=2)
+    token = search.call("FindRecordings", Scope={}, KeepAliveTime=keep)
     for _ in range(3):  # every request restarts the timer
-        time.sleep(0.6)
+        time.sleep(0.5)
         search.call("GetSearchState", SearchToken=token)
-    time.sleep(1.5)
+    time.sleep(3)
     assert search.fault("GetRecordingSearchResults", SearchToken=token) == (
         "Sender",
         ["InvalidArgVal", "InvalidToken"],
